@@ -1,0 +1,57 @@
+/**
+ * The host imports of CONTRACT §5 and the capability tokens that grant them.
+ * Pure data: the worker builds its import object from this table, and the
+ * load-time check refuses any import it does not cover.
+ *
+ * @module
+ */
+
+import type { FuncType, ValType } from "./_wasm_reader.ts";
+
+/** A capability token a manifest can declare. */
+export type Capability = "log" | "clock" | "state" | "emit" | "fuel";
+
+/** Every capability token. */
+export const CAPABILITIES: readonly Capability[] = ["log", "clock", "state", "emit", "fuel"];
+
+/** One host import: its name in module `"env"`, signature and granting token. */
+export interface HostImportSpec {
+  /** The import name in module `"env"`. */
+  name: string;
+  /** The exact signature. */
+  type: FuncType;
+  /** The token that grants it; `null` for the always-granted imports. */
+  token: Capability | null;
+}
+
+const sig = (params: ValType[], results: ValType[] = []): FuncType => ({ params, results });
+
+/** The host import table, CONTRACT §5. */
+export const HOST_IMPORTS: readonly HostImportSpec[] = [
+  { name: "gn_panic", type: sig(["i32", "i32"]), token: null },
+  { name: "gn_error_set", type: sig(["i32", "i32"]), token: null },
+  { name: "gn_log", type: sig(["i32", "i32", "i32"]), token: "log" },
+  { name: "gn_time_ms", type: sig([], ["i64"]), token: "clock" },
+  { name: "gn_state_get", type: sig(["i32", "i32"], ["i64"]), token: "state" },
+  { name: "gn_state_set", type: sig(["i32", "i32", "i32", "i32"], ["i32"]), token: "state" },
+  { name: "gn_state_del", type: sig(["i32", "i32"], ["i32"]), token: "state" },
+  { name: "gn_event_emit", type: sig(["i32", "i32", "i32", "i32"], ["i32"]), token: "emit" },
+  { name: "gn_fuel_remaining", type: sig([], ["i64"]), token: "fuel" },
+];
+
+/** The module every host import lives in. */
+export const HOST_IMPORT_MODULE = "env";
+
+/** The exports a plugin must have (CONTRACT §1), with their exact signatures. */
+export const REQUIRED_EXPORTS: readonly { name: string; type: FuncType | "memory" }[] = [
+  { name: "memory", type: "memory" },
+  { name: "gn_alloc", type: sig(["i32"], ["i32"]) },
+  { name: "gn_free", type: sig(["i32", "i32"]) },
+  { name: "gn_handle_hook", type: sig(["i32", "i32", "i32", "i32"], ["i64"]) },
+];
+
+/** The optional ABI version export (CONTRACT §1, extension). */
+export const ABI_VERSION_EXPORT: { name: string; type: FuncType } = {
+  name: "gn_abi_version",
+  type: sig([], ["i32"]),
+};

@@ -1,0 +1,188 @@
+/**
+ * Load-time checks of a module against the gn ABI (CONTRACT §1, §5), done on
+ * the bytes before anything is instantiated.
+ *
+ * @module
+ */
+
+import { HookError } from "./errors.ts";
+import {
+  formatFuncType,
+  type ModuleInfo,
+  readModuleInfo,
+  sameFuncType,
+  WasmFormatError,
+} from "./_wasm_reader.ts";
+import {
+  ABI_VERSION_EXPORT,
+  type Capability,
+  HOST_IMPORT_MODULE,
+  HOST_IMPORTS,
+  REQUIRED_EXPORTS,
+} from "./imports.ts";
+
+/** What {@linkcode checkModule} found out. */
+export interface ModuleReport {
+  /** The parsed sections. */
+  info: ModuleInfo;
+  /** The names of the `env` imports the module uses. */
+  imports: string[];
+  /**
+   * The ABI version when `gn_abi_version` is a constant function, `1` when the
+   * export is absent, `undefined` when it must be called to be known.
+   */
+  abiVersion: number | undefined;
+  /** Whether `gn_abi_version` is exported. */
+  hasAbiVersionExport: boolean;
+}
+
+/** Options of {@linkcode checkModule}. */
+export interface CheckModuleOptions {
+  /** The plugin name, for errors. */
+  plugin: string;
+  /** Capability tokens granted to the plugin. */
+  granted: ReadonlySet<Capability>;
+}
+
+/**
+ * Checks module bytes before instantiation: well-formed, the required exports
+ * with their exact signatures, `gn_abi_version` (when constant), and every
+ * import covered by the granted tokens with the exact signature.
+ *
+ * @param bytes The module bytes.
+ * @param options The plugin name and its granted tokens.
+ * @returns What was read.
+ * @throws {HookError} `invalid_module`, `missing_export`, `abi_version` or
+ *   `capability_denied`, naming the plugin and the export or import.
+ */
+export function checkModule(bytes: Uint8Array, options: CheckModuleOptions): ModuleReport {
+  const { plugin, granted } = options;
+  let info: ModuleInfo;
+  try {
+    info = readModuleInfo(bytes);
+  } catch (cause) {
+    if (!(cause instanceof WasmFormatError)) throw cause;
+    throw new HookError(
+      "invalid_module",
+      `Cannot load plugin "${plugin}": not a valid WebAssembly module: ${cause.message}`,
+      { plugin, cause },
+    );
+  }
+  const exports = new Map(info.exports.map((e) => [e.name, e]));
+  for (const req of REQUIRED_EXPORTS) {
+    const e = exports.get(req.name);
+    if (req.type === "memory") {
+      if (e?.kind !== "memory") {
+        throw new HookError(
+          "missing_export",
+          `Cannot load plugin "${plugin}": it does not export its memory as "memory"`,
+          { plugin },
+        );
+      }
+      continue;
+    }
+    if (e === undefined || e.kind !== "func") {
+      throw new HookError(
+        "missing_export",
+        `Cannot load plugin "${plugin}": missing export "${req.name}" ${formatFuncType(req.type)}`,
+        { plugin },
+      );
+    }
+    if (!sameFuncType(e.type!, req.type)) {
+      throw new HookError(
+        "missing_export",
+        `Cannot load plugin "${plugin}": export "${req.name}" has signature ${
+          formatFuncType(e.type!)
+        }, expected ${formatFuncType(req.type)}`,
+        { plugin },
+      );
+    }
+  }
+  let abiVersion: number | undefined = 1;
+  const v = exports.get(ABI_VERSION_EXPORT.name);
+  if (v !== undefined) {
+    if (v.kind !== "func" || !sameFuncType(v.type!, ABI_VERSION_EXPORT.type)) {
+      throw new HookError(
+        "abi_version",
+        `Cannot load plugin "${plugin}": export "gn_abi_version" must be ${
+          formatFuncType(ABI_VERSION_EXPORT.type)
+        }`,
+        { plugin },
+      );
+    }
+    abiVersion = constantI32Body(info.codeBodies[v.index - info.importedFuncs]);
+    if (abiVersion !== undefined) assertAbiVersion(abiVersion, plugin);
+  }
+  const imports: string[] = [];
+  const specs = new Map(HOST_IMPORTS.map((s) => [s.name, s]));
+  for (const imp of info.imports) {
+    const where = `"${imp.module}"."${imp.name}"`;
+    if (imp.module !== HOST_IMPORT_MODULE) {
+      throw new HookError(
+        "capability_denied",
+        `Cannot load plugin "${plugin}": import ${where} is from module "${imp.module}"; only "env" host functions can be imported`,
+        { plugin },
+      );
+    }
+    const spec = specs.get(imp.name);
+    if (imp.kind !== "func" || spec === undefined) {
+      throw new HookError(
+        "capability_denied",
+        `Cannot load plugin "${plugin}": import ${where} (${imp.kind}) is not a gn host function`,
+        { plugin },
+      );
+    }
+    if (!sameFuncType(imp.type, spec.type)) {
+      throw new HookError(
+        "capability_denied",
+        `Cannot load plugin "${plugin}": import ${where} has signature ${
+          formatFuncType(imp.type)
+        }, expected ${formatFuncType(spec.type)}`,
+        { plugin },
+      );
+    }
+    if (spec.token !== null && !granted.has(spec.token)) {
+      throw new HookError(
+        "capability_denied",
+        `Cannot load plugin "${plugin}": import ${where} needs capability "${spec.token}", which is not granted`,
+        { plugin },
+      );
+    }
+    imports.push(imp.name);
+  }
+  return { info, imports, abiVersion, hasAbiVersionExport: v !== undefined };
+}
+
+/**
+ * Throws `abi_version` unless `version` is 1.
+ *
+ * @param version What `gn_abi_version` returned.
+ * @param plugin The plugin, for the error.
+ * @throws {HookError} `abi_version`.
+ */
+export function assertAbiVersion(version: number, plugin: string): void {
+  if (version !== 1) {
+    throw new HookError(
+      "abi_version",
+      `Cannot load plugin "${plugin}": it speaks gn ABI version ${version}; this host speaks 1`,
+      { plugin },
+    );
+  }
+}
+
+/** The constant of a body that is exactly `i32.const N; end` with no locals. */
+function constantI32Body(body: Uint8Array | undefined): number | undefined {
+  if (body === undefined || body.length < 4 || body[0] !== 0 || body[1] !== 0x41) return undefined;
+  let result = 0;
+  let shift = 0;
+  let i = 2;
+  let b: number;
+  do {
+    if (i >= body.length || shift > 28) return undefined;
+    b = body[i++];
+    result |= (b & 0x7f) << shift;
+    shift += 7;
+  } while (b & 0x80);
+  if (shift < 32 && (b & 0x40)) result |= -1 << shift;
+  return i === body.length - 1 && body[i] === 0x0b ? result : undefined;
+}

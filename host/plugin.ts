@@ -1,0 +1,461 @@
+/**
+ * A loaded plugin: its checked and compiled module, a pool of isolated
+ * instances, and the dispatcher that turns hook calls into envelopes and
+ * answers into values or typed errors.
+ *
+ * @module
+ */
+
+import { HookError, type HookErrorCode } from "../abi/errors.ts";
+import { assertHookName } from "../abi/hook_name.ts";
+import {
+  decodeFilterAnswer,
+  decodeGuardAnswer,
+  encodeEnvelope,
+  type HookKind,
+  type Verdict,
+} from "../abi/envelope.ts";
+import type { Capability } from "../abi/imports.ts";
+import { checkModule, type ModuleReport } from "../abi/module_check.ts";
+import {
+  type CallOutcome,
+  type InstanceSpec,
+  type IsolationInfo,
+  startInstance,
+  type Transport,
+} from "./_instance.ts";
+
+/** Default payload and response caps: 1 MiB each (CONTRACT §4). */
+export const DEFAULT_CAP_BYTES: number = 1 << 20;
+
+/** Limits and options of one plugin. */
+export interface PluginOptions {
+  /** The plugin name (for errors and metrics). */
+  name: string;
+  /** Capability tokens granted (declared ∩ allowed). */
+  granted?: readonly Capability[];
+  /** Largest payload in bytes. @default {1048576} */
+  maxPayloadBytes?: number;
+  /** Largest response body in bytes. @default {1048576} */
+  maxResponseBytes?: number;
+  /** Wall-clock deadline per call, in ms. @default {1000} */
+  timeoutMs?: number;
+  /** Deadline for starting an instance (spawn, instantiate, start function), in ms. @default {5000} */
+  startTimeoutMs?: number;
+  /** Fuel per call, when the module is metered. */
+  fuel?: number;
+  /** Instances in the pool. @default {1} */
+  instances?: number;
+  /** Quarantine after this many instance failures within `quarantineWindowMs`. @default {5} */
+  quarantineAfter?: number;
+  /** The quarantine window, in ms. @default {10000} */
+  quarantineWindowMs?: number;
+  /**
+   * Set when Deno runs with `--unstable-worker-options` rather than the
+   * config option: a program cannot see Deno's flags. @default {false}
+   */
+  unstableWorkerOptions?: boolean;
+  /** Called when the plugin is quarantined. */
+  onQuarantine?: (error: HookError) => void;
+}
+
+/** Codes that mean the instance itself failed (counted towards quarantine, instance replaced or recycled). */
+const INSTANCE_FAILURES: ReadonlySet<HookErrorCode> = new Set([
+  "trapped",
+  "timeout",
+  "fuel_exhausted",
+  "out_of_memory",
+  "worker_crashed",
+  "bad_response",
+  "response_too_large",
+]);
+
+/** Codes after which the worker is replaced (the in-worker recycle cannot help). */
+const WORKER_FATAL: ReadonlySet<HookErrorCode> = new Set(["timeout", "worker_crashed"]);
+
+const encoder = new TextEncoder();
+
+function utf8Length(text: string, cap: number): number {
+  if (text.length * 3 <= cap) return text.length; // cannot exceed the cap
+  if (text.length > cap) return text.length; // already over, whatever the encoding
+  return encoder.encode(text).length;
+}
+
+interface Job {
+  hook: string;
+  payload: string;
+  resolve(o: CallOutcome): void;
+  reject(e: HookError): void;
+}
+
+interface Slot {
+  transport: Transport | undefined;
+  busy: boolean;
+  starting: Promise<void> | undefined;
+}
+
+/** Counters of one plugin. */
+export interface PluginStats {
+  /** Calls answered (successfully or with a guest status). */
+  calls: number;
+  /** Instance failures (trap, timeout, fuel, out of memory, crash, bad answer). */
+  failures: number;
+  /** Workers replaced after a timeout or crash. */
+  restarts: number;
+}
+
+/**
+ * A loaded plugin. Created by {@linkcode Plugin.load}.
+ */
+export class Plugin {
+  /** The plugin name. */
+  readonly name: string;
+  /** What the load-time check read from the module. */
+  readonly report: ModuleReport;
+  /** The sandbox report of the first instance. */
+  readonly isolation: IsolationInfo;
+  readonly #spec: InstanceSpec;
+  readonly #options: PluginOptions;
+  readonly #slots: Slot[];
+  readonly #queue: Job[] = [];
+  readonly #failures: number[] = [];
+  #quarantine: HookError | undefined;
+  #closed: HookError | undefined;
+  #inFlight = 0;
+  #drained: (() => void) | undefined;
+  readonly #maxPayload: number;
+  readonly #timeoutMs: number;
+  /** Counters. */
+  readonly stats: PluginStats = { calls: 0, failures: 0, restarts: 0 };
+
+  private constructor(
+    spec: InstanceSpec,
+    options: PluginOptions,
+    report: ModuleReport,
+    first: { transport: Transport; isolation: IsolationInfo },
+  ) {
+    this.name = options.name;
+    this.report = report;
+    this.isolation = first.isolation;
+    this.#spec = spec;
+    this.#options = options;
+    this.#maxPayload = spec.maxPayloadBytes;
+    this.#timeoutMs = options.timeoutMs ?? 1000;
+    const n = Math.max(1, options.instances ?? 1);
+    this.#slots = [{ transport: first.transport, busy: false, starting: undefined }];
+    for (let i = 1; i < n; i++) {
+      this.#slots.push({ transport: undefined, busy: false, starting: undefined });
+    }
+  }
+
+  /**
+   * Checks, compiles and starts a plugin from its module bytes.
+   *
+   * @param bytes The (already verified) module bytes.
+   * @param options Name, grants and limits.
+   * @param compiled A module already compiled from these bytes (cache hit).
+   * @returns The started plugin, one instance running.
+   * @throws {HookError} Every load-time refusal, typed.
+   */
+  static async load(
+    bytes: Uint8Array,
+    options: PluginOptions,
+    compiled?: WebAssembly.Module,
+  ): Promise<Plugin> {
+    const granted = new Set(options.granted ?? []);
+    const report = checkModule(bytes, { plugin: options.name, granted });
+    let module = compiled;
+    if (module === undefined) {
+      try {
+        module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+      } catch (cause) {
+        throw new HookError(
+          "invalid_module",
+          `Cannot load plugin "${options.name}": the module does not compile: ${
+            (cause as Error).message
+          }`,
+          { plugin: options.name, cause },
+        );
+      }
+    }
+    const spec: InstanceSpec = {
+      plugin: options.name,
+      module,
+      importNames: report.imports,
+      granted: [...granted],
+      maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_CAP_BYTES,
+      maxResponseBytes: options.maxResponseBytes ?? DEFAULT_CAP_BYTES,
+      fuel: options.fuel,
+      checkAbiVersion: report.hasAbiVersionExport && report.abiVersion === undefined,
+      startTimeoutMs: options.startTimeoutMs ?? 5000,
+      unstableWorkerOptions: options.unstableWorkerOptions ?? false,
+    };
+    const first = await startInstance(spec);
+    return new Plugin(spec, options, report, first);
+  }
+
+  /** The compiled module (for caches). */
+  get module(): WebAssembly.Module {
+    return this.#spec.module;
+  }
+
+  /** Whether the plugin is quarantined. */
+  get quarantined(): boolean {
+    return this.#quarantine !== undefined;
+  }
+
+  /** Lifts a quarantine; calls are served again. */
+  reenable(): void {
+    this.#quarantine = undefined;
+    this.#failures.length = 0;
+  }
+
+  /**
+   * Starts every instance of the pool now, so the first calls do not pay for
+   * spawning workers.
+   *
+   * @returns When every instance is up.
+   */
+  async prewarm(): Promise<void> {
+    await Promise.all(this.#slots.map((s) => this.#ensure(s).catch(() => {})));
+  }
+
+  /**
+   * Fires an action hook.
+   *
+   * @param hook The hook name.
+   * @param args The arguments.
+   * @returns When the plugin has handled it.
+   * @throws {HookError} Any failure, typed.
+   */
+  async action(hook: string, args: readonly unknown[] = []): Promise<void> {
+    await this.#invoke("action", hook, undefined, args);
+  }
+
+  /**
+   * Applies a filter hook.
+   *
+   * @param hook The hook name.
+   * @param value The value to filter.
+   * @param args Extra arguments.
+   * @returns The filtered value (unchanged when the plugin answers no body).
+   * @throws {HookError} Any failure, typed.
+   */
+  async filter(hook: string, value: unknown, args: readonly unknown[] = []): Promise<unknown> {
+    const { body } = await this.#invoke("filter", hook, value, args);
+    return decodeAnswer(() => decodeFilterAnswer(body, value), this.name, hook);
+  }
+
+  /**
+   * Asks a guard hook for a verdict.
+   *
+   * @param hook The hook name.
+   * @param subject What is being guarded.
+   * @param args Extra arguments.
+   * @returns The verdict (`continue` when the plugin answers no body).
+   * @throws {HookError} Any failure, typed.
+   */
+  async guard(hook: string, subject: unknown, args: readonly unknown[] = []): Promise<Verdict> {
+    const { body } = await this.#invoke("guard", hook, subject, args);
+    return decodeAnswer(() => decodeGuardAnswer(body), this.name, hook);
+  }
+
+  /**
+   * Sends an already encoded envelope (for tests and the conformance suite).
+   *
+   * @param hook The hook name.
+   * @param payload The envelope JSON text.
+   * @returns The body text and fuel used.
+   */
+  callRaw(hook: string, payload: string): Promise<CallOutcome> {
+    return this.#invoke(undefined, hook, payload, []);
+  }
+
+  #invoke(
+    kind: HookKind | undefined,
+    hook: string,
+    value: unknown,
+    args: readonly unknown[],
+  ): Promise<CallOutcome> {
+    try {
+      assertHookName(hook, this.name);
+      if (this.#closed !== undefined) throw this.#closed;
+      if (this.#quarantine !== undefined) {
+        throw new HookError(
+          "quarantined",
+          `Cannot call hook "${hook}": plugin "${this.name}" is quarantined after repeated failures; re-enable it to retry`,
+          { plugin: this.name, hook, cause: this.#quarantine },
+        );
+      }
+      const payload = kind === undefined ? value as string : encodeEnvelope(kind, value, args);
+      const size = utf8Length(payload, this.#maxPayload);
+      if (size > this.#maxPayload) {
+        throw new HookError(
+          "payload_too_large",
+          `Cannot call hook "${hook}": payload of ${size} bytes is over the cap of ${this.#maxPayload}`,
+          { plugin: this.name, hook },
+        );
+      }
+      return new Promise<CallOutcome>((resolve, reject) => {
+        this.#queue.push({ hook, payload, resolve, reject });
+        this.#pump();
+      });
+    } catch (e) {
+      if (e instanceof HookError && e.plugin === undefined) {
+        return Promise.reject(
+          new HookError(e.code, e.message, { plugin: this.name, hook, cause: e.cause }),
+        );
+      }
+      return Promise.reject(e);
+    }
+  }
+
+  #pump(): void {
+    while (this.#queue.length > 0) {
+      const slot = this.#slots.find((s) => !s.busy && s.starting === undefined);
+      if (slot === undefined) {
+        // Start idle instances that are not up yet; they pump when ready.
+        return;
+      }
+      const job = this.#queue.shift()!;
+      this.#run(slot, job);
+    }
+  }
+
+  #ensure(slot: Slot): Promise<void> {
+    if (slot.transport !== undefined) return Promise.resolve();
+    if (slot.starting !== undefined) return slot.starting;
+    slot.starting = startInstance(this.#spec).then(
+      ({ transport }) => {
+        slot.starting = undefined;
+        if (this.#closed !== undefined) {
+          transport.terminate(this.#closed);
+          return;
+        }
+        slot.transport = transport;
+        this.#pump();
+      },
+      (e: HookError) => {
+        slot.starting = undefined;
+        throw e;
+      },
+    );
+    return slot.starting;
+  }
+
+  #run(slot: Slot, job: Job): void {
+    slot.busy = true;
+    this.#inFlight++;
+    const done = () => {
+      slot.busy = false;
+      this.#inFlight--;
+      if (this.#inFlight === 0 && this.#queue.length === 0) this.#drained?.();
+      this.#pump();
+    };
+    const go = async () => {
+      try {
+        await this.#ensure(slot);
+      } catch (e) {
+        job.reject(e as HookError);
+        return;
+      }
+      const transport = slot.transport!;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        const outcome = await Promise.race([
+          transport.call(job.hook, job.payload),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => {
+              const error = new HookError(
+                "timeout",
+                `Hook "${job.hook}" of plugin "${this.name}" took longer than ${this.#timeoutMs} ms; its worker was replaced`,
+                { plugin: this.name, hook: job.hook },
+              );
+              transport.terminate(error);
+              reject(error);
+            }, this.#timeoutMs);
+          }),
+        ]);
+        this.stats.calls++;
+        job.resolve(outcome);
+      } catch (e) {
+        const error = e as HookError;
+        this.#onFailure(slot, transport, error);
+        job.reject(error);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    go().finally(done);
+  }
+
+  #onFailure(slot: Slot, transport: Transport, error: HookError): void {
+    if (!INSTANCE_FAILURES.has(error.code)) {
+      this.stats.calls++;
+      return;
+    }
+    this.stats.failures++;
+    if (WORKER_FATAL.has(error.code) && slot.transport === transport) {
+      transport.terminate(error);
+      slot.transport = undefined;
+      if (this.#closed === undefined) {
+        this.stats.restarts++;
+        // Replace it now so queued calls run on a fresh instance.
+        this.#ensure(slot).catch(() => {});
+      }
+    }
+    const now = performance.now();
+    const window = this.#options.quarantineWindowMs ?? 10_000;
+    this.#failures.push(now);
+    while (this.#failures.length > 0 && now - this.#failures[0] > window) this.#failures.shift();
+    if (this.#failures.length >= (this.#options.quarantineAfter ?? 5) && !this.#quarantine) {
+      this.#quarantine = error;
+      const q = new HookError(
+        "quarantined",
+        `Plugin "${this.name}" is quarantined: ${this.#failures.length} failures within ${window} ms (last: ${error.message})`,
+        { plugin: this.name, cause: error },
+      );
+      this.#options.onQuarantine?.(q);
+    }
+  }
+
+  /**
+   * Stops the plugin. With `drain`, calls already queued or in flight are
+   * answered first; without, they reject with `closed`.
+   *
+   * @param options `{ drain }`.
+   * @returns When every worker is terminated.
+   */
+  async close(options: { drain?: boolean } = {}): Promise<void> {
+    if (options.drain && (this.#inFlight > 0 || this.#queue.length > 0)) {
+      await new Promise<void>((resolve) => this.#drained = resolve);
+    }
+    const error = this.#closed ?? new HookError(
+      "closed",
+      `Plugin "${this.name}" is closed`,
+      { plugin: this.name },
+    );
+    this.#closed = error;
+    for (const job of this.#queue.splice(0)) job.reject(error);
+    await Promise.all(this.#slots.map((s) => s.starting?.catch(() => {})));
+    for (const s of this.#slots) {
+      s.transport?.terminate(error);
+      s.transport = undefined;
+    }
+  }
+}
+
+function decodeAnswer<T>(decode: () => T, plugin: string, hook: string): T {
+  try {
+    return decode();
+  } catch (e) {
+    if (e instanceof HookError) {
+      throw new HookError(e.code, `Hook "${hook}" of plugin "${plugin}": ${e.message}`, {
+        plugin,
+        hook,
+        cause: e.cause,
+      });
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Byte-level primitives the meter needs beyond `abi/_wasm_reader.ts`: signed
+ * LEB128 reading (the shared {@linkcode ByteReader} only reads unsigned
+ * integers) and a growable writer with LEB128 encoders.
+ *
+ * @module
+ */
+
+import type { ByteReader } from "../abi/_wasm_reader.ts";
+
+/**
+ * Reads a signed LEB128 integer of at most `bits` bits (33 for block types)
+ * as a number. Only used where the value fits a double exactly.
+ *
+ * @param r The reader, positioned at the integer.
+ * @param bits The width of the integer: 32 or 33.
+ * @returns The value.
+ */
+export function readSigned(r: ByteReader, bits: 32 | 33): number {
+  const maxBytes = Math.ceil(bits / 7);
+  let result = 0;
+  let shift = 0;
+  for (let i = 0; i < maxBytes; i++) {
+    const b = r.byte();
+    result += (b & 0x7f) * 2 ** shift;
+    shift += 7;
+    if ((b & 0x80) === 0) {
+      if ((b & 0x40) !== 0) result -= 2 ** shift;
+      return result;
+    }
+  }
+  return r.fail("Signed integer representation too long");
+}
+
+/**
+ * Skips a signed LEB128 integer of at most `maxBytes` bytes (5 for i32,
+ * 10 for i64). The engine's validator checks the unused bits.
+ *
+ * @param r The reader, positioned at the integer.
+ * @param maxBytes The longest representation allowed.
+ */
+export function skipSigned(r: ByteReader, maxBytes: number): void {
+  for (let i = 0; i < maxBytes; i++) {
+    if ((r.byte() & 0x80) === 0) return;
+  }
+  r.fail("Signed integer representation too long");
+}
+
+/** A growable byte buffer with the LEB128 encoders of the binary format. */
+export class ByteWriter {
+  #buf: Uint8Array;
+  #len = 0;
+
+  constructor(capacity = 256) {
+    this.#buf = new Uint8Array(Math.max(16, capacity));
+  }
+
+  /** Number of bytes written so far. */
+  get length(): number {
+    return this.#len;
+  }
+
+  #reserve(n: number): void {
+    const need = this.#len + n;
+    if (need <= this.#buf.length) return;
+    let cap = this.#buf.length * 2;
+    while (cap < need) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.#buf.subarray(0, this.#len));
+    this.#buf = next;
+  }
+
+  /** Appends one byte. */
+  byte(b: number): void {
+    this.#reserve(1);
+    this.#buf[this.#len++] = b;
+  }
+
+  /** Appends bytes verbatim. */
+  bytes(src: Uint8Array): void {
+    this.#reserve(src.length);
+    this.#buf.set(src, this.#len);
+    this.#len += src.length;
+  }
+
+  /** Appends an unsigned LEB128 integer (0 ≤ v < 2³²). */
+  u32(v: number): void {
+    this.#reserve(5);
+    do {
+      let b = v % 128;
+      v = Math.floor(v / 128);
+      if (v !== 0) b |= 0x80;
+      this.#buf[this.#len++] = b;
+    } while (v !== 0);
+  }
+
+  /** Appends a signed LEB128 integer (an i64 immediate). */
+  s64(v: bigint): void {
+    this.#reserve(10);
+    for (;;) {
+      const b = Number(v & 0x7fn);
+      v >>= 7n;
+      const done = (v === 0n && (b & 0x40) === 0) || (v === -1n && (b & 0x40) !== 0);
+      this.#buf[this.#len++] = done ? b : b | 0x80;
+      if (done) return;
+    }
+  }
+
+  /** Appends a name: its UTF-8 length then its bytes. */
+  name(s: string): void {
+    const utf8 = new TextEncoder().encode(s);
+    this.u32(utf8.length);
+    this.bytes(utf8);
+  }
+
+  /** Appends `content` as a section: id, size, content. */
+  section(id: number, content: Uint8Array): void {
+    this.byte(id);
+    this.u32(content.length);
+    this.bytes(content);
+  }
+
+  /** A copy of the bytes written. */
+  finish(): Uint8Array {
+    return this.#buf.slice(0, this.#len);
+  }
+}

@@ -1,0 +1,365 @@
+/**
+ * Module-level decoding for the meter: the section list and what the
+ * rewriter needs from the non-code sections, with the feature gate applied
+ * to everything outside function bodies. Function bodies are only located
+ * here; `_instrument.ts` reads them.
+ *
+ * @module
+ */
+
+import { ByteReader } from "../abi/_wasm_reader.ts";
+import { HookError } from "../abi/errors.ts";
+import { readRefType, readValType, skipConstExpr, unknown, unsupported } from "./_code.ts";
+
+/** One section of the input, by byte range. */
+export interface SectionRef {
+  /** The section id. */
+  id: number;
+  /** Offset of the id byte. */
+  start: number;
+  /** Offset of the first content byte. */
+  contentStart: number;
+  /** Offset just past the content. */
+  end: number;
+}
+
+/** Limits of a memory or table. */
+export interface LimitsInfo {
+  /** The flags byte (bit 0: has max). */
+  flags: number;
+  /** Initial size. */
+  min: number;
+  /** Maximum size, if declared. */
+  max: number | undefined;
+}
+
+/** A defined table. */
+export interface TableInfo {
+  /** `0x70` funcref or `0x6f` externref. */
+  refType: number;
+  /** Its limits. */
+  limits: LimitsInfo;
+}
+
+/** A function body, by byte range (after its size). */
+export interface BodyRef {
+  /** Function index (imports first). */
+  index: number;
+  /** Offset of the locals vector. */
+  start: number;
+  /** Offset just past the final `end`. */
+  end: number;
+}
+
+/** What the rewriter needs to know about the input module. */
+export interface ParsedModule {
+  /** The input. */
+  bytes: Uint8Array;
+  /** Every section, in order. */
+  sections: SectionRef[];
+  /** Parameter count of each type. */
+  typeParams: number[];
+  /** Imported functions. */
+  importedFuncs: number;
+  /** Imported globals. */
+  importedGlobals: number;
+  /** Imported memories. */
+  importedMemories: number;
+  /** Imported tables. */
+  importedTables: number;
+  /** Type index of each defined function. */
+  funcTypes: number[];
+  /** Defined globals. */
+  definedGlobals: number;
+  /** Defined tables. */
+  tables: TableInfo[];
+  /** Defined memories. */
+  memories: LimitsInfo[];
+  /** Number of exports. */
+  exportCount: number;
+  /** The start function, if any. */
+  start: number | undefined;
+  /** Function bodies. */
+  bodies: BodyRef[];
+}
+
+/** The canonical order of the known sections (custom sections excluded). */
+export const SECTION_RANK: Readonly<Record<number, number>> = {
+  1: 1, // type
+  2: 2, // import
+  3: 3, // function
+  4: 4, // table
+  5: 5, // memory
+  13: 6, // tag
+  6: 7, // global
+  7: 8, // export
+  8: 9, // start
+  9: 10, // element
+  12: 11, // data count
+  10: 12, // code
+  11: 13, // data
+};
+
+/** The prefix reserved for names the meter adds. */
+export const RESERVED_PREFIX = "__gn_";
+
+function reserved(kind: string, name: string, at: number): HookError {
+  return new HookError(
+    "invalid_module",
+    `Cannot meter module: the ${kind} "${name}" uses the reserved prefix "${RESERVED_PREFIX}" at byte ${at}`,
+  );
+}
+
+function readLimits(r: ByteReader, what: "memory" | "table", where: string): LimitsInfo {
+  const at = r.pos;
+  const flags = r.byte();
+  if (flags > 0x07) throw unknown(`limits flags 0x${flags.toString(16)}`, where, at);
+  if ((flags & 0x02) !== 0) {
+    throw unsupported("threads (shared memory)", `a shared ${what}`, where, at);
+  }
+  if ((flags & 0x04) !== 0) {
+    throw unsupported(
+      what === "memory" ? "memory64" : "table64",
+      `a 64-bit ${what}`,
+      where,
+      at,
+    );
+  }
+  const min = r.u32();
+  const max = (flags & 0x01) !== 0 ? r.u32() : undefined;
+  return { flags, min, max };
+}
+
+function readTableType(r: ByteReader, where: string): TableInfo {
+  const at = r.pos;
+  if (r.bytes[r.pos] === 0x40) {
+    throw unsupported("typed function references", "a table with an initialiser", where, at);
+  }
+  const refType = readRefType(r, where);
+  return { refType, limits: readLimits(r, "table", where) };
+}
+
+function readFuncType(r: ByteReader, where: string): number {
+  const at = r.pos;
+  const form = r.byte();
+  if (form !== 0x60) {
+    if (form === 0x4e || form === 0x50 || form === 0x4f || form === 0x5f || form === 0x5e) {
+      throw unsupported("GC", `type form 0x${form.toString(16)}`, where, at);
+    }
+    throw unknown(`type form 0x${form.toString(16)}`, where, at);
+  }
+  const params = r.u32();
+  for (let i = 0; i < params; i++) readValType(r, where);
+  for (let n = r.u32(); n > 0; n--) readValType(r, where);
+  return params;
+}
+
+/**
+ * Decodes the section structure of `bytes` and every non-code section the
+ * meter looks at, applying the feature gate.
+ *
+ * @param bytes The input module.
+ * @returns What the rewriter needs.
+ * @throws {HookError} `invalid_module` (including reserved names) or `unsupported_feature`.
+ * @throws {WasmFormatError} For truncated or malformed bytes (the caller maps it).
+ */
+export function parseModule(bytes: Uint8Array): ParsedModule {
+  const r = new ByteReader(bytes);
+  if (
+    bytes.length < 8 || bytes[0] !== 0x00 || bytes[1] !== 0x61 || bytes[2] !== 0x73 ||
+    bytes[3] !== 0x6d
+  ) {
+    r.fail("Missing the \\0asm magic number");
+  }
+  if (bytes[4] !== 1 || bytes[5] !== 0 || bytes[6] !== 0 || bytes[7] !== 0) {
+    r.pos = 4;
+    r.fail("Unsupported binary version (a component or a future format?)");
+  }
+  r.pos = 8;
+  const m: ParsedModule = {
+    bytes,
+    sections: [],
+    typeParams: [],
+    importedFuncs: 0,
+    importedGlobals: 0,
+    importedMemories: 0,
+    importedTables: 0,
+    funcTypes: [],
+    definedGlobals: 0,
+    tables: [],
+    memories: [],
+    exportCount: 0,
+    start: undefined,
+    bodies: [],
+  };
+  let lastRank = 0;
+  while (r.pos < r.end) {
+    const start = r.pos;
+    const id = r.byte();
+    const size = r.u32();
+    if (size > r.end - r.pos) r.fail(`Section ${id} runs past the end of the module`);
+    const contentStart = r.pos;
+    const end = r.pos + size;
+    const s = new ByteReader(bytes, contentStart, end);
+    if (id !== 0) {
+      if (id === 13) throw unsupported("exception handling", "a tag section", "the module", start);
+      const rank = SECTION_RANK[id];
+      if (rank === undefined) throw unknown(`section id ${id}`, "the module", start);
+      if (rank <= lastRank) throw unknown(`section order (section ${id})`, "the module", start);
+      lastRank = rank;
+    }
+    m.sections.push({ id, start, contentStart, end });
+    switch (id) {
+      case 0:
+        s.name();
+        break;
+      case 1:
+        for (let n = s.u32(), i = 0; n > 0; n--, i++) {
+          m.typeParams.push(readFuncType(s, `type ${i}`));
+        }
+        break;
+      case 2:
+        for (let n = s.u32(); n > 0; n--) readImport(s, m);
+        break;
+      case 3:
+        for (let n = s.u32(); n > 0; n--) m.funcTypes.push(s.u32());
+        break;
+      case 4:
+        for (let n = s.u32(); n > 0; n--) {
+          m.tables.push(readTableType(s, `table ${m.importedTables + m.tables.length}`));
+        }
+        break;
+      case 5:
+        for (let n = s.u32(); n > 0; n--) {
+          m.memories.push(
+            readLimits(s, "memory", `memory ${m.importedMemories + m.memories.length}`),
+          );
+        }
+        break;
+      case 6:
+        for (let n = s.u32(); n > 0; n--) {
+          const where = `global ${m.importedGlobals + m.definedGlobals}`;
+          readValType(s, where);
+          const mut = s.byte();
+          if (mut > 1) throw unknown(`global mutability ${mut}`, where, s.pos - 1);
+          skipConstExpr(s, where);
+          m.definedGlobals++;
+        }
+        break;
+      case 7:
+        for (let n = s.u32(); n > 0; n--) {
+          const at = s.pos;
+          const name = s.name();
+          if (name.startsWith(RESERVED_PREFIX)) throw reserved("export", name, at);
+          const kind = s.byte();
+          if (kind === 4) throw unsupported("exception handling", "a tag export", "the module", at);
+          if (kind > 4) throw unknown(`export kind ${kind}`, "the module", at);
+          s.u32();
+          m.exportCount++;
+        }
+        break;
+      case 8:
+        m.start = s.u32();
+        break;
+      case 9:
+        for (let n = s.u32(), i = 0; n > 0; n--, i++) readElement(s, `element segment ${i}`);
+        break;
+      case 10: {
+        const count = s.u32();
+        if (count !== m.funcTypes.length) {
+          s.fail(`Code section has ${count} bodies for ${m.funcTypes.length} functions`);
+        }
+        for (let i = 0; i < count; i++) {
+          const size = s.u32();
+          if (size > s.end - s.pos) s.fail("Function body runs past the end of the section");
+          m.bodies.push({ index: m.importedFuncs + i, start: s.pos, end: s.pos + size });
+          s.pos += size;
+        }
+        break;
+      }
+      case 11:
+        for (let n = s.u32(), i = 0; n > 0; n--, i++) readData(s, `data segment ${i}`);
+        break;
+      case 12:
+        s.u32();
+        break;
+    }
+    if (id !== 0 && s.pos !== end) s.fail(`Section ${id} has trailing bytes`);
+    r.pos = end;
+  }
+  if (m.bodies.length !== m.funcTypes.length) {
+    r.fail(`Module declares ${m.funcTypes.length} functions but has no code for them`);
+  }
+  for (const t of m.funcTypes) {
+    if (t >= m.typeParams.length) r.fail(`Function type index ${t} out of range`);
+  }
+  if (m.importedMemories + m.memories.length > 1) {
+    throw unsupported("multi-memory", "more than one memory", "the module", 8);
+  }
+  return m;
+}
+
+function readImport(r: ByteReader, m: ParsedModule): void {
+  const at = r.pos;
+  const module = r.name();
+  const name = r.name();
+  if (module.startsWith(RESERVED_PREFIX)) throw reserved("import module", module, at);
+  if (name.startsWith(RESERVED_PREFIX)) throw reserved("import", name, at);
+  const where = `import "${module}" "${name}"`;
+  const kind = r.byte();
+  switch (kind) {
+    case 0:
+      r.u32();
+      m.importedFuncs++;
+      return;
+    case 1:
+      readTableType(r, where);
+      m.importedTables++;
+      return;
+    case 2:
+      readLimits(r, "memory", where);
+      m.importedMemories++;
+      return;
+    case 3: {
+      readValType(r, where);
+      const mut = r.byte();
+      if (mut > 1) throw unknown(`global mutability ${mut}`, where, r.pos - 1);
+      m.importedGlobals++;
+      return;
+    }
+    case 4:
+      throw unsupported("exception handling", "a tag import", where, at);
+    default:
+      throw unknown(`import kind ${kind}`, where, at);
+  }
+}
+
+function readElement(r: ByteReader, where: string): void {
+  const at = r.pos;
+  const flags = r.u32();
+  if (flags > 7) throw unknown(`element segment flags ${flags}`, where, at);
+  const active = (flags & 0x01) === 0;
+  const explicitTable = (flags & 0x02) !== 0;
+  const exprs = (flags & 0x04) !== 0;
+  if (active && explicitTable) r.u32();
+  if (active) skipConstExpr(r, where);
+  if (!active || explicitTable) {
+    if (exprs) readRefType(r, where);
+    else if (r.byte() !== 0x00) throw unknown("element kind", where, r.pos - 1);
+  }
+  for (let n = r.u32(); n > 0; n--) {
+    if (exprs) skipConstExpr(r, where);
+    else r.u32();
+  }
+}
+
+function readData(r: ByteReader, where: string): void {
+  const at = r.pos;
+  const flags = r.u32();
+  if (flags > 2) throw unknown(`data segment flags ${flags}`, where, at);
+  if (flags === 2 && r.u32() !== 0) {
+    throw unsupported("multi-memory", "a data segment for memory other than 0", where, at);
+  }
+  if (flags !== 1) skipConstExpr(r, where);
+  r.bytesN(r.u32());
+}

@@ -1,0 +1,424 @@
+/**
+ * Fuel instrumentation of one function body: the region analysis and the
+ * rewrite.
+ *
+ * A *region* is a run of instructions that, once entered, runs to its end
+ * unless something traps. Its static cost (see `costs.ts`) is charged once,
+ * up front, by a *charge point* at its entry. Charge points sit at function
+ * entry, at the start of each `loop` body (so every iteration pays), at the
+ * start of each `if` and `else` arm, after each `br_if` (the fall-through),
+ * and after the `end` of a construct when that continuation is not certain.
+ *
+ * The continuation after a `block`/`loop`/`if` … `end` is *certain* when no
+ * branch inside the construct leaves it (no `br*` to an outer label, no
+ * `return`, no `return_call*`): then every normal execution that enters the
+ * construct reaches its `end`, so the continuation's cost is added to the
+ * region that contains the construct's start instead of paying a new check.
+ * Code after an unconditional transfer (`br`, `br_table`, `return`,
+ * `return_call*`, `unreachable`) is dead and is not charged.
+ *
+ * On normal completion the fuel burnt is exactly the sum of the costs of the
+ * instructions executed plus the dynamic charges. A trap may leave charged the
+ * unexecuted rest of its region (and the certain continuations folded into
+ * it).
+ *
+ * Two emission modes, chosen per function:
+ * - *global*: each charge works on the fuel global directly;
+ * - *local*: (functions with a loop) the counter lives in an appended i64
+ *   local, loaded at entry and written back to the global before every call,
+ *   `return`, `return_call*`, branch to the function label and the final
+ *   `end`, and reloaded after every call. An exhausted charge writes the
+ *   negative counter back before it traps. A trap that is not fuel
+ *   exhaustion may leave the global at the value of the last write-back.
+ *
+ * @module
+ */
+
+import { ByteReader } from "../abi/_wasm_reader.ts";
+import { ByteWriter } from "./_bytes.ts";
+import {
+  type Instr,
+  K_BLOCK,
+  K_BR,
+  K_BR_IF,
+  K_BR_TABLE,
+  K_BULK_BYTES,
+  K_CALL,
+  K_CALL_INDIRECT,
+  K_ELSE,
+  K_END,
+  K_IF,
+  K_LOOP,
+  K_MEMORY_GROW,
+  K_PLAIN,
+  K_RETURN,
+  K_RETURN_CALL,
+  K_RETURN_CALL_INDIRECT,
+  K_TABLE_ELEMS,
+  K_UNREACHABLE,
+  newInstr,
+  readInstr,
+  readValType,
+  unknown,
+} from "./_code.ts";
+import { COSTS } from "./costs.ts";
+
+/**
+ * How charges are emitted: `auto` (the default: `local` in functions with a
+ * loop, `global` elsewhere), or one mode everywhere; `helper` calls a helper
+ * function per static charge (kept for the benchmark's comparison).
+ */
+export type Strategy = "auto" | "global" | "local" | "helper";
+
+/** Indices the rewritten code refers to. */
+export interface InstrumentContext {
+  /** The fuel global. */
+  fuelGlobal: number;
+  /** `(i32) -> i32` helper charging `memoryGrowPage` per unit. */
+  chargePages: number;
+  /** `(i32) -> i32` helper charging `bulkByte` per unit. */
+  chargeBytes: number;
+  /** `(i32) -> i32` helper charging `tableElement` per unit. */
+  chargeElements: number;
+  /** `(i64) -> ()` helper charging its argument (strategy `helper` only). */
+  chargeStatic: number;
+  /** Emission mode. */
+  strategy: Strategy;
+}
+
+/** V8's limit on params + locals of one function. */
+const MAX_LOCALS = 50_000;
+
+const FUNC = -1;
+
+interface Region {
+  cost: number;
+}
+
+interface Frame {
+  kind: number;
+  /** The region the construct started in; `null` if it started in dead code. */
+  outer: Region | null;
+  /** Some branch inside leaves the construct. */
+  escapes: boolean;
+  /** Some path reaches the `end` (a branch to the label, or a fall-through of the then-arm). */
+  reachEnd: boolean;
+  hasElse: boolean;
+}
+
+const I_CHARGE = 0;
+const I_ENTRY = 1;
+const I_SYNC = 2;
+const I_RELOAD = 3;
+const I_DYNAMIC = 4;
+
+interface Insert {
+  pos: number;
+  type: number;
+  region: Region | null;
+  helper: number;
+}
+
+function cost(instr: Instr): number {
+  switch (instr.kind) {
+    case K_BLOCK:
+    case K_LOOP:
+    case K_ELSE:
+    case K_END:
+      return COSTS.structure;
+    case K_CALL:
+    case K_RETURN_CALL:
+      return COSTS.call;
+    case K_CALL_INDIRECT:
+    case K_RETURN_CALL_INDIRECT:
+      return COSTS.callIndirect;
+    default:
+      return COSTS.instruction;
+  }
+}
+
+/**
+ * Reads a function body through the feature gate without rewriting it.
+ *
+ * @param bytes The module.
+ * @param start Offset of the locals vector.
+ * @param end Offset just past the body.
+ * @param where For messages, e.g. `function 3`.
+ */
+export function checkBody(bytes: Uint8Array, start: number, end: number, where: string): void {
+  const r = new ByteReader(bytes, start, end);
+  for (let n = r.u32(); n > 0; n--) {
+    r.u32();
+    readValType(r, where);
+  }
+  const instr = newInstr();
+  let depth = 1;
+  while (depth > 0) {
+    readInstr(r, instr, where);
+    if (instr.kind === K_BLOCK || instr.kind === K_LOOP || instr.kind === K_IF) depth++;
+    else if (instr.kind === K_END) depth--;
+  }
+  if (r.pos !== end) r.fail(`Trailing bytes after the end of ${where}`);
+}
+
+/**
+ * Instruments one function body.
+ *
+ * @param bytes The module.
+ * @param start Offset of the locals vector.
+ * @param end Offset just past the body.
+ * @param params Number of parameters of the function.
+ * @param ctx Indices and mode.
+ * @param where For messages, e.g. `function 3`.
+ * @returns The new body (locals and code, without the size prefix).
+ */
+export function instrumentBody(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  params: number,
+  ctx: InstrumentContext,
+  where: string,
+): Uint8Array {
+  const r = new ByteReader(bytes, start, end);
+  const groups = r.u32();
+  const localsStart = r.pos;
+  let locals = params;
+  for (let n = groups; n > 0; n--) {
+    locals += r.u32();
+    readValType(r, where);
+  }
+  const codeStart = r.pos;
+
+  const inserts: Insert[] = [];
+  const insert = (pos: number, type: number, region: Region | null, helper = 0): void => {
+    inserts.push({ pos, type, region, helper });
+  };
+  const entry: Region = { cost: 0 };
+  insert(codeStart, I_ENTRY, entry);
+  let cur: Region | null = entry;
+  const frames: Frame[] = [{
+    kind: FUNC,
+    outer: null,
+    escapes: false,
+    reachEnd: false,
+    hasElse: false,
+  }];
+  let hasLoop = false;
+
+  const newRegion = (pos: number): Region => {
+    const region = { cost: 0 };
+    insert(pos, I_CHARGE, region);
+    return region;
+  };
+  /** Records a branch to `depth`; returns whether it leaves the function. */
+  const branch = (depth: number, at: number): boolean => {
+    const t = frames.length - 1 - depth;
+    if (t < 0) throw unknown(`branch depth ${depth}`, where, at);
+    for (let i = t + 1; i < frames.length; i++) frames[i].escapes = true;
+    const target = frames[t];
+    if (target.kind === FUNC) return true;
+    if (target.kind !== K_LOOP) target.reachEnd = true;
+    return false;
+  };
+  const escapeAll = (): void => {
+    for (let i = 1; i < frames.length; i++) frames[i].escapes = true;
+  };
+
+  const instr = newInstr();
+  while (frames.length > 0) {
+    const at = r.pos;
+    readInstr(r, instr, where);
+    if (cur !== null) cur.cost += cost(instr);
+    switch (instr.kind) {
+      case K_PLAIN:
+        break;
+      case K_BLOCK:
+        frames.push({ kind: K_BLOCK, outer: cur, escapes: false, reachEnd: false, hasElse: false });
+        break;
+      case K_LOOP:
+        frames.push({ kind: K_LOOP, outer: cur, escapes: false, reachEnd: false, hasElse: false });
+        if (cur !== null) {
+          hasLoop = true;
+          cur = newRegion(r.pos);
+        }
+        break;
+      case K_IF:
+        frames.push({ kind: K_IF, outer: cur, escapes: false, reachEnd: false, hasElse: false });
+        if (cur !== null) cur = newRegion(r.pos);
+        break;
+      case K_ELSE: {
+        const f = frames[frames.length - 1];
+        if (f.kind !== K_IF || f.hasElse) throw unknown("else", where, at);
+        f.hasElse = true;
+        if (cur !== null) f.reachEnd = true;
+        cur = f.outer !== null ? newRegion(r.pos) : null;
+        break;
+      }
+      case K_END: {
+        const f = frames.pop()!;
+        if (f.kind === FUNC) {
+          if (cur !== null) insert(at, I_SYNC, null);
+          break;
+        }
+        const reachable = f.outer !== null &&
+          (cur !== null || f.reachEnd || (f.kind === K_IF && !f.hasElse));
+        if (!reachable) cur = null;
+        else if (!f.escapes) cur = f.outer;
+        else cur = newRegion(r.pos);
+        break;
+      }
+      case K_BR:
+        if (cur !== null && branch(instr.depth, at)) insert(at, I_SYNC, null);
+        cur = null;
+        break;
+      case K_BR_IF:
+        if (cur !== null) {
+          if (branch(instr.depth, at)) insert(at, I_SYNC, null);
+          cur = newRegion(r.pos);
+        }
+        break;
+      case K_BR_TABLE:
+        if (cur !== null) {
+          let leaves = false;
+          for (const depth of instr.labels) leaves = branch(depth, at) || leaves;
+          if (leaves) insert(at, I_SYNC, null);
+        }
+        cur = null;
+        break;
+      case K_RETURN:
+      case K_RETURN_CALL:
+      case K_RETURN_CALL_INDIRECT:
+        if (cur !== null) {
+          escapeAll();
+          insert(at, I_SYNC, null);
+        }
+        cur = null;
+        break;
+      case K_UNREACHABLE:
+        cur = null;
+        break;
+      case K_CALL:
+      case K_CALL_INDIRECT:
+        if (cur !== null) {
+          insert(at, I_SYNC, null);
+          insert(r.pos, I_RELOAD, null);
+        }
+        break;
+      case K_MEMORY_GROW:
+      case K_BULK_BYTES:
+      case K_TABLE_ELEMS:
+        if (cur !== null) {
+          const helper = instr.kind === K_MEMORY_GROW
+            ? ctx.chargePages
+            : instr.kind === K_BULK_BYTES
+            ? ctx.chargeBytes
+            : ctx.chargeElements;
+          insert(at, I_SYNC, null);
+          insert(at, I_DYNAMIC, null, helper);
+          insert(at, I_RELOAD, null);
+        }
+        break;
+    }
+  }
+  if (r.pos !== end) r.fail(`Trailing bytes after the end of ${where}`);
+
+  const strategy = ctx.strategy;
+  const cached = locals < MAX_LOCALS &&
+    (strategy === "local" || (strategy === "auto" && hasLoop));
+  const fuelLocal = locals;
+  const g = ctx.fuelGlobal;
+
+  const w = new ByteWriter(end - start + inserts.length * 16 + 16);
+  w.u32(groups + (cached ? 1 : 0));
+  w.bytes(bytes.subarray(localsStart, codeStart));
+  if (cached) {
+    w.u32(1);
+    w.byte(0x7e);
+  }
+  const check = (): void => {
+    // i64.const 0; i64.lt_s; if; [local.get L; global.set G;] unreachable; end
+    w.byte(0x42);
+    w.byte(0x00);
+    w.byte(0x53);
+    w.byte(0x04);
+    w.byte(0x40);
+    if (cached) {
+      w.byte(0x20);
+      w.u32(fuelLocal);
+      w.byte(0x24);
+      w.u32(g);
+    }
+    w.byte(0x00);
+    w.byte(0x0b);
+  };
+  const charge = (amount: number, fromGlobal: boolean): void => {
+    if (strategy === "helper") {
+      w.byte(0x42);
+      w.s64(BigInt(amount));
+      w.byte(0x10);
+      w.u32(ctx.chargeStatic);
+      return;
+    }
+    // (global.get G | local.get L); i64.const C; i64.sub
+    w.byte(fromGlobal ? 0x23 : 0x20);
+    w.u32(fromGlobal ? g : fuelLocal);
+    w.byte(0x42);
+    w.s64(BigInt(amount));
+    w.byte(0x7d);
+    if (cached) {
+      w.byte(0x22); // local.tee L
+      w.u32(fuelLocal);
+    } else {
+      w.byte(0x24); // global.set G; global.get G
+      w.u32(g);
+      w.byte(0x23);
+      w.u32(g);
+    }
+    check();
+  };
+
+  let copied = codeStart;
+  for (const ins of inserts) {
+    if (ins.pos > copied) {
+      w.bytes(bytes.subarray(copied, ins.pos));
+      copied = ins.pos;
+    }
+    switch (ins.type) {
+      case I_ENTRY:
+        if (ins.region!.cost > 0) charge(ins.region!.cost, true);
+        else if (cached) {
+          w.byte(0x23);
+          w.u32(g);
+          w.byte(0x21);
+          w.u32(fuelLocal);
+        }
+        break;
+      case I_CHARGE:
+        if (ins.region!.cost > 0) charge(ins.region!.cost, !cached);
+        break;
+      case I_SYNC:
+        if (cached) {
+          w.byte(0x20);
+          w.u32(fuelLocal);
+          w.byte(0x24);
+          w.u32(g);
+        }
+        break;
+      case I_RELOAD:
+        if (cached) {
+          w.byte(0x23);
+          w.u32(g);
+          w.byte(0x21);
+          w.u32(fuelLocal);
+        }
+        break;
+      case I_DYNAMIC:
+        w.byte(0x10);
+        w.u32(ins.helper);
+        break;
+    }
+  }
+  w.bytes(bytes.subarray(copied, end));
+  return w.finish();
+}

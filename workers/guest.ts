@@ -1,0 +1,428 @@
+/**
+ * One plugin instance and the atomic call exchange of CONTRACT §1–§3. Runs
+ * inside the plugin's worker (and in-process for the benchmark floor); uses
+ * no Deno APIs.
+ *
+ * Every path frees what it allocated: name, payload and body, error paths
+ * included. Lengths are checked before anything is copied or decoded.
+ *
+ * @module
+ */
+
+import { HookError, type HookErrorCode } from "../abi/errors.ts";
+import { codeForStatus } from "../abi/status.ts";
+
+/** Names of the exports the fuel instrumenter adds (see `meter/`). */
+export const METER_EXPORTS = {
+  get: "__gn_fuel_get",
+  set: "__gn_fuel_set",
+  start: "__gn_start",
+} as const;
+
+/** Thrown by `gn_panic` to unwind the guest; becomes `trapped`. */
+export class GuestPanic extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "GuestPanic";
+  }
+}
+
+/** The most bytes of a guest message (`gn_panic`, `gn_error_set`) that are kept. */
+export const MAX_GUEST_MESSAGE_BYTES = 4096;
+
+const lossy = new TextDecoder("utf-8", { fatal: false });
+const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const encoder = new TextEncoder();
+
+/** What a host import sees of the call it runs in. */
+export interface GuestContext {
+  /** The plugin. */
+  readonly plugin: string;
+  /** The hook being called, or `undefined` during start-up. */
+  readonly hook: string | undefined;
+  /** The guest's memory as it is now (re-read after anything that can grow it). */
+  bytes(): Uint8Array;
+  /**
+   * Reads `[ptr, ptr+len)` from guest memory, unsigned and bounds-checked.
+   * Returns `undefined` when out of bounds or over `max`.
+   */
+  read(ptr: number, len: number, max: number): Uint8Array | undefined;
+  /** Allocates `data.length` bytes in the guest with `gn_alloc`, copies `data`, returns the pointer (0 on failure). */
+  write(data: Uint8Array): number;
+  /** Fuel left in this call, when metered. */
+  fuelLeft(): bigint | undefined;
+}
+
+/** Builds the `env` imports a plugin may use, given its context. */
+export type ImportFactory = (ctx: GuestContext) => WebAssembly.ImportValue;
+
+/** Options of a {@linkcode Guest}. */
+export interface GuestOptions {
+  /** The plugin name, for errors. */
+  plugin: string;
+  /** Largest response body, in bytes. */
+  maxResponseBytes: number;
+  /** Largest payload, in bytes. */
+  maxPayloadBytes: number;
+  /** Fuel per call (and for the start function), when the module is metered. */
+  fuel?: bigint;
+  /** Factories of the extra granted `env` imports, by import name. */
+  imports?: Readonly<Record<string, ImportFactory>>;
+  /** The `env` imports the module actually declares (only these are provided). */
+  importNames: readonly string[];
+}
+
+interface Exports {
+  memory: WebAssembly.Memory;
+  gn_alloc(size: number): number;
+  gn_free(ptr: number, size: number): void;
+  gn_handle_hook(namePtr: number, nameLen: number, payloadPtr: number, payloadLen: number): bigint;
+  gn_abi_version?: () => number;
+  __gn_fuel_get?: () => bigint;
+  __gn_fuel_set?: (fuel: bigint) => void;
+  __gn_start?: () => void;
+}
+
+/** Codes after which an instance is discarded and re-instantiated. */
+const POISONING: ReadonlySet<HookErrorCode> = new Set([
+  "trapped",
+  "fuel_exhausted",
+  "out_of_memory",
+]);
+
+/**
+ * A live plugin instance that serves one call at a time.
+ *
+ * @example Calling a hook in-process
+ * ```ts ignore
+ * const guest = new Guest(module, { plugin: "p", maxResponseBytes: 1 << 20, maxPayloadBytes: 1 << 20, importNames: [] });
+ * guest.callText("the_content", '{"kind":"filter","value":"hi","args":[]}'); // '{"value":"HI"}'
+ * ```
+ */
+export class Guest {
+  readonly #module: WebAssembly.Module;
+  readonly #options: GuestOptions;
+  #exports!: Exports;
+  #hook: string | undefined;
+  #errorMessage: string | undefined;
+  #scratch = new Uint8Array(1024);
+  readonly #nameCache = new Map<string, Uint8Array>();
+  /** How many times the instance was replaced after a poisoning failure. */
+  recycles = 0;
+  /** Fuel used by the last call, when metered. */
+  lastFuelUsed: bigint | undefined;
+
+  /**
+   * Instantiates `module` and runs its start function (under the fuel budget
+   * when metered).
+   *
+   * @param module The compiled module, already checked.
+   * @param options Caps, fuel and imports.
+   * @throws {HookError} `trapped`, `fuel_exhausted` or `abi_version`.
+   */
+  constructor(module: WebAssembly.Module, options: GuestOptions) {
+    this.#module = module;
+    this.#options = options;
+    this.#instantiate();
+  }
+
+  /** The ABI version the instance reports (1 when it has no `gn_abi_version`). */
+  abiVersion(): number {
+    const f = this.#exports.gn_abi_version;
+    if (f === undefined) return 1;
+    try {
+      return f();
+    } catch (cause) {
+      throw this.#fault(cause, "gn_abi_version");
+    }
+  }
+
+  #instantiate(): void {
+    const ctx = this.#context();
+    const env: Record<string, WebAssembly.ImportValue> = {};
+    for (const name of this.#options.importNames) {
+      const make = name === "gn_panic"
+        ? panicImport
+        : name === "gn_error_set"
+        ? () => (ptr: number, len: number) => {
+          this.#errorMessage = readMessage(ctx, ptr, len);
+        }
+        : this.#options.imports?.[name];
+      if (make === undefined) {
+        throw new HookError(
+          "capability_denied",
+          `Cannot instantiate plugin "${this.#options.plugin}": no host function "${name}" is provided`,
+          { plugin: this.#options.plugin },
+        );
+      }
+      env[name] = make(ctx);
+    }
+    this.#hook = undefined;
+    try {
+      const instance = new WebAssembly.Instance(this.#module, { env });
+      this.#exports = instance.exports as unknown as Exports;
+      if (this.#exports.__gn_start !== undefined) {
+        this.#setFuel();
+        this.#exports.__gn_start();
+      }
+    } catch (cause) {
+      throw this.#fault(cause, undefined);
+    }
+  }
+
+  #context(): GuestContext {
+    // deno-lint-ignore no-this-alias
+    const self = this;
+    return {
+      plugin: this.#options.plugin,
+      get hook() {
+        return self.#hook;
+      },
+      bytes: () => new Uint8Array(this.#exports.memory.buffer),
+      read: (ptr, len, max) => {
+        const p = ptr >>> 0;
+        const n = len >>> 0;
+        if (n > max) return undefined;
+        const mem = new Uint8Array(this.#exports.memory.buffer);
+        return p + n <= mem.length ? mem.subarray(p, p + n) : undefined;
+      },
+      write: (data) => {
+        const ptr = this.#exports.gn_alloc(data.length) >>> 0;
+        if (ptr === 0) return 0;
+        const mem = new Uint8Array(this.#exports.memory.buffer);
+        if (ptr + data.length > mem.length) return 0;
+        mem.set(data, ptr);
+        return ptr;
+      },
+      fuelLeft: () => this.#exports.__gn_fuel_get?.(),
+    };
+  }
+
+  #setFuel(): void {
+    if (this.#options.fuel !== undefined && this.#exports.__gn_fuel_set !== undefined) {
+      this.#exports.__gn_fuel_set(this.#options.fuel);
+    }
+  }
+
+  #nameBytes(hook: string): Uint8Array {
+    let b = this.#nameCache.get(hook);
+    if (b === undefined) {
+      b = encoder.encode(hook);
+      if (this.#nameCache.size < 1024) this.#nameCache.set(hook, b);
+    }
+    return b;
+  }
+
+  /**
+   * Calls `gn_handle_hook` with a JSON payload and returns the body text.
+   *
+   * @param hook The hook name (already validated).
+   * @param payload The envelope JSON.
+   * @returns The body text, or `null` for no body.
+   * @throws {HookError} Any guest or exchange failure.
+   */
+  callText(hook: string, payload: string): string | null {
+    if (this.#scratch.length < payload.length * 3) {
+      this.#scratch = new Uint8Array(Math.max(payload.length * 3, this.#scratch.length * 2));
+    }
+    const { written } = encoder.encodeInto(payload, this.#scratch);
+    return this.call(hook, this.#scratch.subarray(0, written), decodeBody);
+  }
+
+  /**
+   * The atomic exchange: allocates name and payload, copies them in, calls
+   * `gn_handle_hook`, hands the body to `read` while it is still in guest
+   * memory, then frees body, payload and name, on every path.
+   *
+   * @param hook The hook name (already validated).
+   * @param payload The encoded envelope.
+   * @param read Copies or decodes the body; may throw a HookError.
+   * @returns What `read` returned, or `null` for no body.
+   * @throws {HookError} Any guest or exchange failure.
+   */
+  call<R>(hook: string, payload: Uint8Array, read: (body: Uint8Array) => R): R | null {
+    const plugin = this.#options.plugin;
+    if (payload.length > this.#options.maxPayloadBytes) {
+      throw new HookError(
+        "payload_too_large",
+        `Cannot call hook "${hook}": payload of ${payload.length} bytes is over the cap of ${this.#options.maxPayloadBytes}`,
+        { plugin, hook },
+      );
+    }
+    const name = this.#nameBytes(hook);
+    const x = this.#exports;
+    this.#hook = hook;
+    this.#errorMessage = undefined;
+    this.#setFuel();
+    const fuelBefore = this.#options.fuel;
+    let namePtr = 0;
+    let payloadPtr = 0;
+    let failure: HookError | undefined;
+    try {
+      namePtr = this.#alloc(name.length, hook, "name");
+      payloadPtr = this.#alloc(payload.length, hook, "payload");
+      const mem = new Uint8Array(x.memory.buffer);
+      mem.set(name, namePtr);
+      mem.set(payload, payloadPtr);
+      const packed = x.gn_handle_hook(namePtr, name.length, payloadPtr, payload.length);
+      return this.#answer(packed, hook, read);
+    } catch (cause) {
+      failure = cause instanceof HookError ? cause : this.#fault(cause, hook);
+      throw failure;
+    } finally {
+      if (fuelBefore !== undefined && x.__gn_fuel_get !== undefined) {
+        this.lastFuelUsed = fuelBefore - x.__gn_fuel_get();
+      }
+      // Free in reverse order; after a trap the instance is discarded anyway,
+      // but a guest error must not leak.
+      if (payloadPtr !== 0) this.#free(payloadPtr, payload.length);
+      if (namePtr !== 0) this.#free(namePtr, name.length);
+      this.#hook = undefined;
+      if (failure !== undefined && POISONING.has(failure.code)) this.#recycle();
+    }
+  }
+
+  #answer<R>(packed: bigint, hook: string, read: (body: Uint8Array) => R): R | null {
+    const plugin = this.#options.plugin;
+    const ptr = Number(BigInt.asUintN(32, packed >> 32n));
+    const len = Number(BigInt.asIntN(32, packed));
+    if (len === 0) return null;
+    if (len < 0) {
+      if (ptr !== 0) {
+        throw new HookError(
+          "bad_response",
+          `Hook "${hook}" answered a malformed result: pointer ${ptr} with status ${len}`,
+          { plugin, hook },
+        );
+      }
+      const code = codeForStatus(len);
+      const detail = this.#errorMessage === undefined ? "" : `: ${this.#errorMessage}`;
+      throw new HookError(code, `Hook "${hook}" failed with status ${len} (${code})${detail}`, {
+        plugin,
+        hook,
+        status: len,
+      });
+    }
+    if (len > this.#options.maxResponseBytes) {
+      if (ptr !== 0) this.#free(ptr, len);
+      throw new HookError(
+        "response_too_large",
+        `Hook "${hook}" answered ${len} bytes, over the response cap of ${this.#options.maxResponseBytes}`,
+        { plugin, hook },
+      );
+    }
+    const mem = new Uint8Array(this.#exports.memory.buffer);
+    if (ptr === 0 || ptr + len > mem.length) {
+      throw new HookError(
+        "bad_response",
+        `Hook "${hook}" answered a body at [${ptr}, ${ptr + len}) outside its ${mem.length}-byte memory`,
+        { plugin, hook },
+      );
+    }
+    try {
+      return read(mem.subarray(ptr, ptr + len));
+    } catch (cause) {
+      if (cause instanceof HookError) {
+        throw new HookError(cause.code, `Hook "${hook}" answered a bad body: ${cause.message}`, {
+          plugin,
+          hook,
+          cause,
+        });
+      }
+      throw cause;
+    } finally {
+      this.#free(ptr, len);
+    }
+  }
+
+  #alloc(size: number, hook: string, what: string): number {
+    const ptr = this.#exports.gn_alloc(size) >>> 0;
+    const plugin = this.#options.plugin;
+    if (ptr === 0) {
+      throw new HookError(
+        "out_of_memory",
+        `Cannot call hook "${hook}": gn_alloc(${size}) for the ${what} returned 0`,
+        { plugin, hook, status: -2 },
+      );
+    }
+    if (ptr + size > this.#exports.memory.buffer.byteLength) {
+      throw new HookError(
+        "bad_response",
+        `Cannot call hook "${hook}": gn_alloc(${size}) for the ${what} returned ${ptr}, outside memory`,
+        { plugin, hook },
+      );
+    }
+    return ptr;
+  }
+
+  #free(ptr: number, size: number): void {
+    try {
+      this.#exports.gn_free(ptr, size);
+    } catch {
+      // A trap in gn_free: the instance is recycled by the caller's path.
+    }
+  }
+
+  #recycle(): void {
+    this.recycles++;
+    this.#instantiate();
+  }
+
+  #fault(cause: unknown, hook: string | undefined): HookError {
+    const plugin = this.#options.plugin;
+    if (cause instanceof HookError) return cause;
+    const where = hook === undefined ? "start-up" : `hook "${hook}"`;
+    const left = this.#exports?.__gn_fuel_get?.();
+    if (left !== undefined && left < 0n) {
+      return new HookError("fuel_exhausted", `Plugin ran out of fuel in ${where}`, {
+        plugin,
+        hook,
+        cause,
+      });
+    }
+    if (cause instanceof GuestPanic) {
+      return new HookError("trapped", `Plugin panicked in ${where}: ${cause.message}`, {
+        plugin,
+        hook,
+        status: -5,
+        cause,
+      });
+    }
+    if (cause instanceof WebAssembly.RuntimeError || cause instanceof RangeError) {
+      return new HookError("trapped", `Plugin trapped in ${where}: ${cause.message}`, {
+        plugin,
+        hook,
+        status: -5,
+        cause,
+      });
+    }
+    return new HookError(
+      "trapped",
+      `Plugin failed in ${where}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { plugin, hook, status: -5, cause },
+    );
+  }
+}
+
+function decodeBody(body: Uint8Array): string {
+  try {
+    return strict.decode(body);
+  } catch (cause) {
+    throw new HookError("bad_response", "body is not valid UTF-8", { cause });
+  }
+}
+
+/** Reads a guest message, bounded, lossy, with control characters replaced. */
+export function readMessage(ctx: GuestContext, ptr: number, len: number): string {
+  const n = Math.min(len >>> 0, MAX_GUEST_MESSAGE_BYTES);
+  const bytes = ctx.read(ptr, n, MAX_GUEST_MESSAGE_BYTES);
+  if (bytes === undefined) {
+    return `<message at [${ptr >>> 0}, ${(ptr >>> 0) + (len >>> 0)}) is outside guest memory>`;
+  }
+  // deno-lint-ignore no-control-regex
+  return lossy.decode(bytes).replace(/[\u0000-\u001f\u007f-\u009f]/g, " ");
+}
+
+const panicImport: ImportFactory = (ctx) => (ptr: number, len: number) => {
+  throw new GuestPanic(readMessage(ctx, ptr, len));
+};

@@ -1,0 +1,88 @@
+/// <reference lib="deno.worker" />
+/**
+ * The entry of a plugin's worker. It is started with
+ * `deno: { permissions: "none" }`; it proves that on start (the isolation
+ * self-test), receives the module compiled once on the host, instantiates it
+ * with only the granted `env` imports, and serves calls one at a time.
+ *
+ * No remote or dynamic import anywhere in this file or what it imports.
+ *
+ * @module
+ */
+
+import { HookError } from "../abi/errors.ts";
+import { assertAbiVersion } from "../abi/module_check.ts";
+import { Guest } from "./guest.ts";
+import { selfTest } from "./_self_test.ts";
+import type { CallMessage, InitMessage, WorkerReply } from "./protocol.ts";
+import { hostImports } from "./_host_imports.ts";
+
+const probes = selfTest();
+let guest: Guest | undefined;
+
+function reply(message: WorkerReply): void {
+  self.postMessage(message);
+}
+
+function record(e: unknown): HookError {
+  return e instanceof HookError
+    ? e
+    : new HookError("worker_crashed", `Worker failed: ${e instanceof Error ? e.message : e}`);
+}
+
+async function init(m: InitMessage): Promise<void> {
+  const isolation = await probes;
+  const allowed = Object.entries(isolation.probes).filter(([, v]) => v !== "denied");
+  if (allowed.length > 0) {
+    reply({
+      type: "failed",
+      isolation,
+      error: new HookError(
+        "isolation_unavailable",
+        `Cannot start plugin "${m.plugin}": its worker is not isolated (${
+          allowed.map(([k, v]) => `${k}: ${v}`).join(", ")
+        })`,
+        { plugin: m.plugin },
+      ).toRecord(),
+    });
+    return;
+  }
+  try {
+    const imports = hostImports(m);
+    guest = new Guest(m.module, {
+      plugin: m.plugin,
+      maxPayloadBytes: m.maxPayloadBytes,
+      maxResponseBytes: m.maxResponseBytes,
+      fuel: m.fuel === undefined ? undefined : BigInt(m.fuel),
+      importNames: m.importNames,
+      imports,
+    });
+    if (m.checkAbiVersion) assertAbiVersion(guest.abiVersion(), m.plugin);
+    reply({ type: "ready", isolation });
+  } catch (e) {
+    reply({ type: "failed", isolation, error: record(e).toRecord() });
+  }
+}
+
+function call(m: CallMessage): void {
+  if (guest === undefined) {
+    reply({
+      type: "error",
+      id: m.id,
+      error: new HookError("closed", "Plugin is not initialised").toRecord(),
+    });
+    return;
+  }
+  try {
+    const body = guest.callText(m.hook, m.payload);
+    reply({ type: "done", id: m.id, body, fuel: guest.lastFuelUsed });
+  } catch (e) {
+    reply({ type: "error", id: m.id, error: record(e).toRecord(), fuel: guest.lastFuelUsed });
+  }
+}
+
+self.onmessage = (e: MessageEvent<InitMessage | CallMessage>) => {
+  const m = e.data;
+  if (m.type === "call") call(m);
+  else if (m.type === "init") void init(m);
+};
