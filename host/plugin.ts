@@ -46,7 +46,7 @@ export interface PluginOptions {
   fuel?: number;
   /** Instances in the pool. @default {1} */
   instances?: number;
-  /** Quarantine after this many instance failures within `quarantineWindowMs`. @default {5} */
+  /** Quarantine after this many instance failures within `quarantineWindowMs`. @default {10} */
   quarantineAfter?: number;
   /** The quarantine window, in ms. @default {10000} */
   quarantineWindowMs?: number;
@@ -408,7 +408,7 @@ export class Plugin {
     const window = this.#options.quarantineWindowMs ?? 10_000;
     this.#failures.push(now);
     while (this.#failures.length > 0 && now - this.#failures[0] > window) this.#failures.shift();
-    if (this.#failures.length >= (this.#options.quarantineAfter ?? 5) && !this.#quarantine) {
+    if (this.#failures.length >= (this.#options.quarantineAfter ?? 10) && !this.#quarantine) {
       this.#quarantine = error;
       const q = new HookError(
         "quarantined",

@@ -48,7 +48,7 @@ export function skipSigned(r: ByteReader, maxBytes: number): void {
 
 /** A growable byte buffer with the LEB128 encoders of the binary format. */
 export class ByteWriter {
-  #buf: Uint8Array;
+  #buf: Uint8Array<ArrayBuffer>;
   #len = 0;
 
   constructor(capacity = 256) {
@@ -121,7 +121,7 @@ export class ByteWriter {
   }
 
   /** A copy of the bytes written. */
-  finish(): Uint8Array {
+  finish(): Uint8Array<ArrayBuffer> {
     return this.#buf.slice(0, this.#len);
   }
 }

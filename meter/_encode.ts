@@ -215,7 +215,7 @@ export function assemble(
   bodies: Uint8Array[] | null,
   layout: Layout,
   options: RewriteOptions,
-): { bytes: Uint8Array; hasStart: boolean } {
+): { bytes: Uint8Array<ArrayBuffer>; hasStart: boolean } {
   const bytes = m.bytes;
   const memories = m.memories.map((l, i) =>
     clamp(l, options.maxMemoryPages, "memory", m.importedMemories + i)

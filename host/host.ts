@@ -1,0 +1,406 @@
+/**
+ * {@linkcode PluginHost}: owns the whole lifecycle. It verifies manifests
+ * before a byte is compiled, compiles each module once per digest, starts
+ * plugins in permission-less workers, registers their hooks on the
+ * {@linkcode HookBus} at their manifest priority and fail policy, and
+ * unloads and closes cleanly.
+ *
+ * @module
+ */
+
+import { HookError } from "../abi/errors.ts";
+import type { Capability } from "../abi/imports.ts";
+import { HookBus, type HookKind, type MetricsSink } from "./bus.ts";
+import {
+  checkGrants,
+  type HookBinding,
+  clampLimits,
+  type LimitRequest,
+  type LoadedManifest,
+  type PluginLimits,
+  readManifest,
+} from "./manifest.ts";
+import { Plugin } from "./plugin.ts";
+import type { IsolationInfo } from "./_instance.ts";
+
+/** Options of {@linkcode PluginHost.create}. */
+export interface PluginHostOptions {
+  /**
+   * The host's ceilings: each limit a manifest requests is clamped to these.
+   * @default {HOST_CEILINGS}
+   */
+  limits?: LimitRequest;
+  /**
+   * Capability tokens the host allows: one list for every plugin, or a list
+   * per plugin name. A plugin declaring a token not allowed here is refused
+   * at load (`capability_denied`). @default {[]}
+   */
+  grants?: readonly Capability[] | Readonly<Record<string, readonly Capability[]>>;
+  /**
+   * The hooks the host declares, with their kind. When given, a plugin
+   * binding any other hook is refused at load (`hook_not_declared`).
+   */
+  hooks?: Readonly<Record<string, HookKind>>;
+  /** Largest payload of one call, in bytes. @default {1048576} */
+  maxPayloadBytes?: number;
+  /** Largest response body of one call, in bytes. @default {1048576} */
+  maxResponseBytes?: number;
+  /** Largest module file, in bytes; refused before it is read or hashed. @default {16777216} */
+  maxModuleBytes?: number;
+  /** Quarantine a plugin after this many instance failures in `quarantineWindowMs`. @default {10} */
+  quarantineAfter?: number;
+  /** The quarantine window, in ms. @default {10000} */
+  quarantineWindowMs?: number;
+  /** Receives every failure the bus does not throw (warn policy, async actions, loadDir refusals). */
+  onError?: (error: HookError) => void;
+  /** Counters and latency histograms, per hook and plugin. @default {NOOP_METRICS} */
+  metrics?: MetricsSink;
+  /**
+   * Set when Deno runs with `--unstable-worker-options` (a program cannot see
+   * Deno's flags; the config option `"unstable": ["worker-options"]` is
+   * detected by itself). @default {false}
+   */
+  unstableWorkerOptions?: boolean;
+  /** Start every instance of a plugin at load, so the first call does not pay for it. @default {true} */
+  prewarm?: boolean;
+}
+
+/** What the host knows of a loaded plugin. */
+export interface PluginInfo {
+  /** The manifest name. */
+  readonly name: string;
+  /** The manifest version. */
+  readonly version: string;
+  /** Where the manifest was read from. */
+  readonly file: string;
+  /** The verified module digest, `blake3:<hex>`. */
+  readonly digest: string;
+  /** Capability tokens granted (declared, and allowed by the host). */
+  readonly capabilities: readonly Capability[];
+  /** The effective limits, after clamping. */
+  readonly limits: Readonly<PluginLimits>;
+  /** The hooks it binds. */
+  readonly hooks: readonly HookBinding[];
+  /** What its worker proved about its sandbox. */
+  readonly isolation: IsolationInfo;
+}
+
+/** The outcome of {@linkcode PluginHost.loadDir}. */
+export interface LoadDirResult {
+  /** The plugins that loaded. */
+  loaded: PluginInfo[];
+  /** The manifests that were refused, each with its typed error. */
+  failed: { file: string; error: HookError }[];
+}
+
+interface Loaded {
+  info: PluginInfo;
+  plugin: Plugin;
+  unsubscribe: (() => void)[];
+}
+
+/** At most this many compiled modules are kept for reloads. */
+const MODULE_CACHE_SIZE = 64;
+
+/**
+ * The embedded plugin host.
+ *
+ * @example Loading the bundled examples
+ * ```ts ignore
+ * import { PluginHost } from "@gn/plugin-host";
+ *
+ * await using host = await PluginHost.create();
+ * await host.load("examples/shout/plugin.toml");
+ * host.bus.addFilter("the_content", (v) => `[${v}]`, { priority: 15 });
+ * console.log(await host.bus.applyFilters("the_content", "hello")); // "[HELLO]"
+ * ```
+ */
+export class PluginHost {
+  /** The hook bus shared by host handlers and plugins. */
+  readonly bus: HookBus;
+  readonly #options: PluginHostOptions;
+  readonly #plugins = new Map<string, Loaded>();
+  readonly #loading = new Set<string>();
+  readonly #modules = new Map<string, WebAssembly.Module>();
+  readonly #declared: ReadonlyMap<string, HookKind> | undefined;
+  #closed = false;
+
+  private constructor(options: PluginHostOptions) {
+    this.#options = options;
+    this.bus = new HookBus({ onError: options.onError, metrics: options.metrics });
+    this.#declared = options.hooks === undefined
+      ? undefined
+      : new Map(Object.entries(options.hooks));
+  }
+
+  /**
+   * Creates a host. Options are checked here, so a bad combination fails
+   * before any plugin is touched.
+   *
+   * @param options Limits, grants, hook declarations and sinks.
+   * @returns The host.
+   * @throws {TypeError} For an option of the wrong type.
+   * @throws {RangeError} For a cap or count out of range.
+   *
+   * @example
+   * ```ts ignore
+   * const host = await PluginHost.create({ grants: ["log"], limits: { timeoutMs: 200 } });
+   * ```
+   */
+  static create(options: PluginHostOptions = {}): Promise<PluginHost> {
+    for (const key of ["maxPayloadBytes", "maxResponseBytes", "maxModuleBytes"] as const) {
+      const v = options[key];
+      if (v !== undefined && (!Number.isSafeInteger(v) || v < 1)) {
+        return Promise.reject(
+          new RangeError(`Cannot create the plugin host: "${key}" must be a positive integer`),
+        );
+      }
+    }
+    if (options.hooks !== undefined) {
+      for (const [name, kind] of Object.entries(options.hooks)) {
+        if (kind !== "action" && kind !== "filter" && kind !== "guard") {
+          return Promise.reject(
+            new TypeError(
+              `Cannot create the plugin host: hook "${name}" must be declared as action, filter or guard`,
+            ),
+          );
+        }
+      }
+    }
+    try {
+      clampLimits({}, options.limits);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return Promise.resolve(new PluginHost(options));
+  }
+
+  #grantsFor(name: string): readonly Capability[] {
+    const g = this.#options.grants;
+    if (g === undefined) return [];
+    if (Array.isArray(g)) return g as readonly Capability[];
+    return (g as Readonly<Record<string, readonly Capability[]>>)[name] ?? [];
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new HookError("closed", "The plugin host is closed");
+  }
+
+  /**
+   * Loads one plugin: reads and validates its manifest, checks the module's
+   * digest before compiling it, checks its grants and hook declarations,
+   * compiles (once per digest), starts it isolated and registers its hooks.
+   *
+   * @param location The `plugin.toml` path or `file:` URL.
+   * @returns What was loaded.
+   * @throws {HookError} Every refusal, typed and naming the file and reason.
+   */
+  async load(location: string | URL): Promise<PluginInfo> {
+    this.#assertOpen();
+    const loaded = await readManifest(location, { maxModuleBytes: this.#options.maxModuleBytes });
+    return await this.#start(loaded);
+  }
+
+  async #start(loaded: LoadedManifest): Promise<PluginInfo> {
+    const { manifest, file } = loaded;
+    const name = manifest.name;
+    if (this.#plugins.has(name) || this.#loading.has(name)) {
+      throw new HookError(
+        "duplicate_plugin",
+        `Cannot load plugin "${name}" from "${file}": a plugin of that name is already loaded`,
+        { plugin: name },
+      );
+    }
+    const allowed = this.#grantsFor(name);
+    checkGrants(manifest, file, { granted: allowed, declaredHooks: this.#declared });
+    const limits = clampLimits(manifest.limits, this.#options.limits);
+    this.#loading.add(name);
+    try {
+      const cached = this.#modules.get(manifest.digest);
+      const plugin = await Plugin.load(loaded.bytes, {
+        name,
+        granted: manifest.capabilities,
+        maxPayloadBytes: this.#options.maxPayloadBytes,
+        maxResponseBytes: this.#options.maxResponseBytes,
+        timeoutMs: limits.timeoutMs,
+        instances: limits.instances,
+        quarantineAfter: this.#options.quarantineAfter,
+        quarantineWindowMs: this.#options.quarantineWindowMs,
+        unstableWorkerOptions: this.#options.unstableWorkerOptions,
+        onQuarantine: (e) => this.#report(e),
+      }, cached);
+      this.#remember(manifest.digest, plugin.module);
+      if (this.#closed) {
+        await plugin.close();
+        throw new HookError("closed", `Cannot load plugin "${name}": the host closed meanwhile`, {
+          plugin: name,
+        });
+      }
+      if (this.#options.prewarm ?? true) await plugin.prewarm();
+      const info: PluginInfo = Object.freeze({
+        name,
+        version: manifest.version,
+        file,
+        digest: manifest.digest,
+        capabilities: manifest.capabilities,
+        limits,
+        hooks: manifest.hooks,
+        isolation: plugin.isolation,
+      });
+      this.#plugins.set(name, { info, plugin, unsubscribe: this.#register(plugin, manifest.hooks) });
+      return info;
+    } finally {
+      this.#loading.delete(name);
+    }
+  }
+
+  #remember(digest: string, module: WebAssembly.Module): void {
+    this.#modules.delete(digest);
+    this.#modules.set(digest, module);
+    if (this.#modules.size > MODULE_CACHE_SIZE) {
+      this.#modules.delete(this.#modules.keys().next().value!);
+    }
+  }
+
+  #register(plugin: Plugin, hooks: readonly HookBinding[]): (() => void)[] {
+    return hooks.map((h) => {
+      const opts = { priority: h.priority, fail: h.fail, plugin: plugin.name };
+      switch (h.kind) {
+        case "filter":
+          return this.bus.addFilter(
+            h.name,
+            (value: unknown, ...args: unknown[]) => plugin.filter(h.name, value, args),
+            opts,
+          );
+        case "action":
+          return this.bus.addAction(
+            h.name,
+            (...args: unknown[]) => plugin.action(h.name, args),
+            opts,
+          );
+        default:
+          return this.bus.addGuard(
+            h.name,
+            (subject: unknown, ...args: unknown[]) => plugin.guard(h.name, subject, args),
+            opts,
+          );
+      }
+    });
+  }
+
+  #report(error: HookError): void {
+    try {
+      (this.#options.onError ?? ((e: HookError) => console.warn(`[gn] ${e.code}: ${e.message}`)))(
+        error,
+      );
+    } catch {
+      // an error sink that throws must not break the host
+    }
+  }
+
+  /**
+   * Loads every `<dir>/*\/plugin.toml`, in name order. One bad plugin is
+   * reported (to `onError` and in the result) with its typed error; the others
+   * still load.
+   *
+   * @param dir The folder holding one folder per plugin.
+   * @returns What loaded and what was refused.
+   * @throws {HookError} `invalid_manifest` when `dir` cannot be read.
+   */
+  async loadDir(dir: string | URL): Promise<LoadDirResult> {
+    this.#assertOpen();
+    const base = typeof dir === "string" ? dir.replace(/\/+$/, "") : dir.pathname.replace(/\/+$/, "");
+    const manifests: string[] = [];
+    try {
+      for await (const e of Deno.readDir(base)) {
+        if (!e.isDirectory) continue;
+        const file = `${base}/${e.name}/plugin.toml`;
+        try {
+          if ((await Deno.stat(file)).isFile) manifests.push(file);
+        } catch {
+          // a folder without a manifest is not a plugin
+        }
+      }
+    } catch (cause) {
+      throw new HookError("invalid_manifest", `Cannot read plugin folder "${base}": ${cause}`, {
+        cause,
+      });
+    }
+    manifests.sort();
+    const result: LoadDirResult = { loaded: [], failed: [] };
+    for (const file of manifests) {
+      try {
+        result.loaded.push(await this.load(file));
+      } catch (e) {
+        const error = e instanceof HookError
+          ? e
+          : new HookError("invalid_manifest", `Cannot load "${file}": ${e}`, { cause: e });
+        result.failed.push({ file, error });
+        this.#report(error);
+      }
+    }
+    return result;
+  }
+
+  /**
+   * Unloads a plugin: unregisters its hooks (new dispatches no longer reach
+   * it), answers the calls already in flight or queued, then terminates its
+   * workers.
+   *
+   * @param name The plugin name.
+   * @returns When its workers are gone.
+   * @throws {HookError} `unknown_plugin` when no plugin has that name.
+   */
+  async unload(name: string): Promise<void> {
+    const p = this.#plugins.get(name);
+    if (p === undefined) {
+      throw new HookError("unknown_plugin", `Cannot unload plugin "${name}": it is not loaded`, {
+        plugin: name,
+      });
+    }
+    this.#plugins.delete(name);
+    for (const off of p.unsubscribe) off();
+    await p.plugin.close({ drain: true });
+  }
+
+  /**
+   * The loaded plugins, in load order.
+   *
+   * @returns Their infos.
+   */
+  plugins(): PluginInfo[] {
+    return [...this.#plugins.values()].map((p) => p.info);
+  }
+
+  /**
+   * The low-level handle of a loaded plugin (stats, quarantine, direct calls).
+   *
+   * @param name The plugin name.
+   * @returns The plugin, or `undefined`.
+   */
+  plugin(name: string): Plugin | undefined {
+    return this.#plugins.get(name)?.plugin;
+  }
+
+  /**
+   * Closes the host: every plugin is unregistered, calls still queued or in
+   * flight reject with `closed`, every worker is terminated, no timer is
+   * left.
+   *
+   * @returns When everything is stopped.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const all = [...this.#plugins.values()];
+    this.#plugins.clear();
+    for (const p of all) for (const off of p.unsubscribe) off();
+    await Promise.all(all.map((p) => p.plugin.close()));
+    await this.bus.idle();
+  }
+
+  /** Same as {@linkcode PluginHost.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

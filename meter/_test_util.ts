@@ -1,0 +1,132 @@
+/**
+ * Helpers shared by the meter's tests and benchmark: WAT assembly through
+ * npm:wabt, instantiation, and fuel measurement.
+ *
+ * @module
+ */
+
+import { FUEL_EXPORTS } from "./meter.ts";
+
+/** wabt feature flags, as `parseWat` takes them. */
+export type WabtFeatures = Partial<
+  Record<
+    | "exceptions"
+    | "simd"
+    | "threads"
+    | "function_references"
+    | "multi_value"
+    | "tail_call"
+    | "bulk_memory"
+    | "reference_types"
+    | "gc"
+    | "memory64"
+    | "multi_memory"
+    | "extended_const"
+    | "relaxed_simd",
+    boolean
+  >
+>;
+
+interface WabtModule {
+  toBinary(options: Record<string, unknown>): { buffer: Uint8Array };
+  destroy(): void;
+}
+interface Wabt {
+  parseWat(name: string, text: string, features: WabtFeatures): WabtModule;
+}
+
+let wabtPromise: Promise<Wabt> | undefined;
+
+/** Features every test module may use. */
+const BASE: WabtFeatures = {
+  simd: true,
+  bulk_memory: true,
+  reference_types: true,
+  multi_value: true,
+  tail_call: true,
+  extended_const: true,
+};
+
+/**
+ * Assembles WAT text into a binary module.
+ *
+ * @param text The module in the text format.
+ * @param features Extra wabt features.
+ * @returns The binary.
+ */
+export async function wat(
+  text: string,
+  features: WabtFeatures = {},
+): Promise<Uint8Array<ArrayBuffer>> {
+  wabtPromise ??= import("wabt").then((mod) => (mod.default as () => Promise<Wabt>)());
+  const wabt = await wabtPromise;
+  const m = wabt.parseWat("test.wat", text, { ...BASE, ...features });
+  try {
+    return Uint8Array.from(m.toBinary({}).buffer);
+  } finally {
+    m.destroy();
+  }
+}
+
+/** The exports of an instance, callable. */
+// deno-lint-ignore no-explicit-any
+export type Exports = Record<string, any>;
+
+/**
+ * Instantiates `bytes` synchronously.
+ *
+ * @param bytes A module.
+ * @param imports Its imports.
+ * @returns The exports.
+ */
+export function instantiate(
+  bytes: Uint8Array<ArrayBuffer>,
+  imports: WebAssembly.Imports = {},
+): Exports {
+  const module = new WebAssembly.Module(bytes);
+  return new WebAssembly.Instance(module, imports).exports as Exports;
+}
+
+/** A generous budget for tests that are not about exhaustion. */
+export const BIG_BUDGET = 1n << 50n;
+
+/** The outcome of one metered call. */
+export interface Metered {
+  /** The return value, or `undefined` on a trap. */
+  value?: unknown;
+  /** The trap, if any. */
+  error?: unknown;
+  /** Fuel burnt: budget − counter after. */
+  used: bigint;
+  /** The counter after the call. */
+  left: bigint;
+}
+
+/**
+ * Calls `name` on a metered instance under `budget` and measures the fuel.
+ *
+ * @param x The exports of a metered instance.
+ * @param name The export to call.
+ * @param args Its arguments.
+ * @param budget The fuel to set before the call.
+ * @returns What happened.
+ */
+export function metered(
+  x: Exports,
+  name: string,
+  args: unknown[] = [],
+  budget: bigint = BIG_BUDGET,
+): Metered {
+  x[FUEL_EXPORTS.set](budget);
+  let value: unknown;
+  let error: unknown;
+  try {
+    value = x[name](...args);
+  } catch (e) {
+    error = e;
+  }
+  const left = x[FUEL_EXPORTS.get]() as bigint;
+  return error === undefined
+    ? { value, used: budget - left, left }
+    : { error, used: budget - left, left };
+}
