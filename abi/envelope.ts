@@ -7,8 +7,36 @@
 
 import { HookError } from "./errors.ts";
 
-/** The three kinds of hook. */
-export type HookKind = "action" | "filter" | "guard";
+/**
+ * The kinds of hook (CONTRACT §4).
+ *
+ * @example Listing the kinds
+ * ```ts
+ * import { HOOK_KINDS } from "./envelope.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual([...HOOK_KINDS], ["action", "filter", "guard"]);
+ * ```
+ */
+export const HOOK_KINDS: readonly ["action", "filter", "guard"] = ["action", "filter", "guard"];
+
+/** One of {@linkcode HOOK_KINDS}. */
+export type HookKind = typeof HOOK_KINDS[number];
+
+/**
+ * What a failure of one binding does (CONTRACT §6): `warn` reports it and
+ * carries on, `block` stops the chain, `ignore` carries on silently.
+ *
+ * @example Listing the policies
+ * ```ts
+ * import { FAIL_POLICIES } from "./envelope.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual([...FAIL_POLICIES], ["warn", "block", "ignore"]);
+ * ```
+ */
+export const FAIL_POLICIES: readonly ["warn", "block", "ignore"] = ["warn", "block", "ignore"];
+
+/** One of {@linkcode FAIL_POLICIES}. */
+export type FailPolicy = typeof FAIL_POLICIES[number];
 
 /** The decisions a guard can take. */
 export type Decision = "continue" | "block" | "ask" | "modify";
@@ -76,7 +104,10 @@ function parseBody(text: string, what: string): Record<string, unknown> {
     });
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-    throw new HookError("bad_response", `Cannot read the ${what} answer: body is not a JSON object`);
+    throw new HookError(
+      "bad_response",
+      `Cannot read the ${what} answer: body is not a JSON object`,
+    );
   }
   return parsed as Record<string, unknown>;
 }
@@ -141,7 +172,10 @@ export function decodeGuardAnswer(body: string | null): Verdict {
   for (const key of ["reason", "question"] as const) {
     if (key in o) {
       if (typeof o[key] !== "string") {
-        throw new HookError("bad_response", `Cannot read the guard answer: "${key}" is not a string`);
+        throw new HookError(
+          "bad_response",
+          `Cannot read the guard answer: "${key}" is not a string`,
+        );
       }
       v[key] = o[key] as string;
     }

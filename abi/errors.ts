@@ -139,6 +139,8 @@ export class HookError extends Error {
   readonly errors?: readonly HookError[];
 
   /**
+   * Creates an error.
+   *
    * @param code One of {@linkcode HOOK_ERROR_CODES}.
    * @param message Capitalised, names the failed action, detail after a colon.
    * @param options Plugin, hook, status, cause, value, errors.

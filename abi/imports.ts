@@ -8,11 +8,26 @@
 
 import type { FuncType, ValType } from "./_wasm_reader.ts";
 
-/** A capability token a manifest can declare. */
-export type Capability = "log" | "clock" | "state" | "emit" | "fuel";
+/**
+ * Every capability token a manifest can declare (CONTRACT §5), in table order.
+ *
+ * @example Checking a token
+ * ```ts
+ * import { CAPABILITIES } from "./imports.ts";
+ * import assert from "node:assert/strict";
+ * assert.ok(CAPABILITIES.includes("log"));
+ * ```
+ */
+export const CAPABILITIES: readonly ["log", "clock", "state", "emit", "fuel"] = [
+  "log",
+  "clock",
+  "state",
+  "emit",
+  "fuel",
+];
 
-/** Every capability token. */
-export const CAPABILITIES: readonly Capability[] = ["log", "clock", "state", "emit", "fuel"];
+/** One of {@linkcode CAPABILITIES}. */
+export type Capability = typeof CAPABILITIES[number];
 
 /** One host import: its name in module `"env"`, signature and granting token. */
 export interface HostImportSpec {

@@ -61,7 +61,9 @@ console.log("gn plugin host: loading examples/");
 const t0 = performance.now();
 const dir = new URL("./", import.meta.url).pathname;
 const { loaded, failed } = await host.loadDir(dir);
-console.log(`  ${loaded.length} loaded, ${failed.length} refused, in ${ms(performance.now() - t0)}`);
+console.log(
+  `  ${loaded.length} loaded, ${failed.length} refused, in ${ms(performance.now() - t0)}`,
+);
 for (const p of loaded) {
   const hooks = p.hooks.map((h) => `${h.name} (${h.kind}, priority ${h.priority})`).join(", ");
   const denied = Object.entries(p.isolation.probes).every(([, v]) => v === "denied");

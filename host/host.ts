@@ -13,14 +13,14 @@ import type { Capability } from "../abi/imports.ts";
 import { HookBus, type HookKind, type MetricsSink } from "./bus.ts";
 import {
   checkGrants,
-  type HookBinding,
   clampLimits,
+  type HookBinding,
   type LimitRequest,
   type LoadedManifest,
   type PluginLimits,
   readManifest,
 } from "./manifest.ts";
-import { Plugin } from "./plugin.ts";
+import { Plugin, type PluginHandle } from "./plugin.ts";
 import type { IsolationInfo } from "./_instance.ts";
 
 /** Options of {@linkcode PluginHost.create}. */
@@ -216,20 +216,23 @@ export class PluginHost {
     const limits = clampLimits(manifest.limits, this.#options.limits);
     this.#loading.add(name);
     try {
-      const cached = this.#modules.get(manifest.digest);
       const plugin = await Plugin.load(loaded.bytes, {
         name,
         granted: manifest.capabilities,
         maxPayloadBytes: this.#options.maxPayloadBytes,
         maxResponseBytes: this.#options.maxResponseBytes,
         timeoutMs: limits.timeoutMs,
+        fuel: limits.fuel,
+        memoryPages: limits.memoryPages,
+        digest: manifest.digest,
+        moduleCache: this.#modules,
         instances: limits.instances,
         quarantineAfter: this.#options.quarantineAfter,
         quarantineWindowMs: this.#options.quarantineWindowMs,
         unstableWorkerOptions: this.#options.unstableWorkerOptions,
         onQuarantine: (e) => this.#report(e),
-      }, cached);
-      this.#remember(manifest.digest, plugin.module);
+      });
+      this.#trimCache();
       if (this.#closed) {
         await plugin.close();
         throw new HookError("closed", `Cannot load plugin "${name}": the host closed meanwhile`, {
@@ -247,17 +250,19 @@ export class PluginHost {
         hooks: manifest.hooks,
         isolation: plugin.isolation,
       });
-      this.#plugins.set(name, { info, plugin, unsubscribe: this.#register(plugin, manifest.hooks) });
+      this.#plugins.set(name, {
+        info,
+        plugin,
+        unsubscribe: this.#register(plugin, manifest.hooks),
+      });
       return info;
     } finally {
       this.#loading.delete(name);
     }
   }
 
-  #remember(digest: string, module: WebAssembly.Module): void {
-    this.#modules.delete(digest);
-    this.#modules.set(digest, module);
-    if (this.#modules.size > MODULE_CACHE_SIZE) {
+  #trimCache(): void {
+    while (this.#modules.size > MODULE_CACHE_SIZE) {
       this.#modules.delete(this.#modules.keys().next().value!);
     }
   }
@@ -309,7 +314,9 @@ export class PluginHost {
    */
   async loadDir(dir: string | URL): Promise<LoadDirResult> {
     this.#assertOpen();
-    const base = typeof dir === "string" ? dir.replace(/\/+$/, "") : dir.pathname.replace(/\/+$/, "");
+    const base = typeof dir === "string"
+      ? dir.replace(/\/+$/, "")
+      : dir.pathname.replace(/\/+$/, "");
     const manifests: string[] = [];
     try {
       for await (const e of Deno.readDir(base)) {
@@ -373,12 +380,12 @@ export class PluginHost {
   }
 
   /**
-   * The low-level handle of a loaded plugin (stats, quarantine, direct calls).
+   * The handle of a loaded plugin: stats, isolation report, quarantine.
    *
    * @param name The plugin name.
-   * @returns The plugin, or `undefined`.
+   * @returns Its handle, or `undefined`.
    */
-  plugin(name: string): Plugin | undefined {
+  plugin(name: string): PluginHandle | undefined {
     return this.#plugins.get(name)?.plugin;
   }
 

@@ -29,69 +29,13 @@ import { blake3 } from "hash-wasm";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { HookError, type HookErrorCode } from "../abi/errors.ts";
+import { FAIL_POLICIES, type FailPolicy, HOOK_KINDS, type HookKind } from "../abi/envelope.ts";
+import { CAPABILITIES, type Capability } from "../abi/imports.ts";
 
 // ---------------------------------------------------------------------------
 // Vocabulary
 
-/**
- * The capability tokens a manifest may declare (CONTRACT §5), in table order.
- *
- * @example Checking a token
- * ```ts
- * import { CAPABILITY_TOKENS } from "./manifest.ts";
- * import assert from "node:assert/strict";
- * assert.ok(CAPABILITY_TOKENS.includes("log"));
- * ```
- */
-export const CAPABILITY_TOKENS: readonly ["log", "clock", "state", "emit", "fuel"] = [
-  "log",
-  "clock",
-  "state",
-  "emit",
-  "fuel",
-] as const;
-
-/** One of {@linkcode CAPABILITY_TOKENS}. */
-export type CapabilityToken = typeof CAPABILITY_TOKENS[number];
-
-/**
- * The kinds of hook a binding may have (CONTRACT §4).
- *
- * @example Listing the kinds
- * ```ts
- * import { HOOK_KINDS } from "./manifest.ts";
- * import assert from "node:assert/strict";
- * assert.deepEqual([...HOOK_KINDS], ["action", "filter", "guard"]);
- * ```
- */
-export const HOOK_KINDS: readonly ["action", "filter", "guard"] = [
-  "action",
-  "filter",
-  "guard",
-] as const;
-
-/** One of {@linkcode HOOK_KINDS}. */
-export type HookKind = typeof HOOK_KINDS[number];
-
-/**
- * What a failure of one binding does (CONTRACT §6): `warn` reports it and
- * carries on, `block` stops the chain, `ignore` carries on silently.
- *
- * @example Listing the policies
- * ```ts
- * import { FAIL_POLICIES } from "./manifest.ts";
- * import assert from "node:assert/strict";
- * assert.deepEqual([...FAIL_POLICIES], ["warn", "block", "ignore"]);
- * ```
- */
-export const FAIL_POLICIES: readonly ["warn", "block", "ignore"] = [
-  "warn",
-  "block",
-  "ignore",
-] as const;
-
-/** One of {@linkcode FAIL_POLICIES}. */
-export type FailPolicy = typeof FAIL_POLICIES[number];
+export type { Capability, FailPolicy, HookKind };
 
 /** The only manifest ABI version this host understands. */
 const ABI_VERSION = 1;
@@ -154,7 +98,7 @@ export interface Manifest {
   /** `blake3:` followed by 64 lowercase hex digits. */
   readonly digest: string;
   /** Declared capability tokens, unique, in file order. */
-  readonly capabilities: readonly CapabilityToken[];
+  readonly capabilities: readonly Capability[];
   /** Requested limits (camelCase); absent ones are left out. */
   readonly limits: LimitRequest;
   /** Hook bindings, at least one, unique by name, in file order. */
@@ -364,7 +308,7 @@ const manifestShape = {
     .regex(DIGEST_RE, { error: DIGEST_REASON })
     .describe("BLAKE3 digest of the module, checked before it compiles."),
   capabilities: z.array(
-    z.enum(CAPABILITY_TOKENS, { error: 'not one of "log", "clock", "state", "emit", "fuel"' }),
+    z.enum(CAPABILITIES, { error: 'not one of "log", "clock", "state", "emit", "fuel"' }),
     { error: "not an array of capability tokens" },
   )
     .default([])
@@ -1033,7 +977,7 @@ export function checkGrants(
 ): void {
   const granted = new Set<string>(options.granted ?? []);
   for (const token of granted) {
-    if (!(CAPABILITY_TOKENS as readonly string[]).includes(token)) {
+    if (!(CAPABILITIES as readonly string[]).includes(token)) {
       throw new TypeError(`Cannot check grants: unknown capability token ${quote(token)}`);
     }
   }

@@ -17,6 +17,7 @@ import {
 } from "../abi/envelope.ts";
 import type { Capability } from "../abi/imports.ts";
 import { checkModule, type ModuleReport } from "../abi/module_check.ts";
+import { COST_MODEL_VERSION, meter } from "../meter/mod.ts";
 import {
   type CallOutcome,
   type InstanceSpec,
@@ -42,8 +43,19 @@ export interface PluginOptions {
   timeoutMs?: number;
   /** Deadline for starting an instance (spawn, instantiate, start function), in ms. @default {5000} */
   startTimeoutMs?: number;
-  /** Fuel per call, when the module is metered. */
-  fuel?: number;
+  /**
+   * Fuel per call (and for the start function). The module is instrumented
+   * at load; `false` runs it unmetered. @default {10000000}
+   */
+  fuel?: number | false;
+  /** Ceiling of every memory, in 64 KiB pages. @default {16} */
+  memoryPages?: number;
+  /** Ceiling of every table, in elements. @default {100000} */
+  tableElements?: number;
+  /** The verified digest of `bytes`: with `moduleCache`, compiles once per digest and settings. */
+  digest?: string;
+  /** Compiled modules by digest and metering settings, shared across loads. */
+  moduleCache?: Map<string, WebAssembly.Module>;
   /** Instances in the pool. @default {1} */
   instances?: number;
   /** Quarantine after this many instance failures within `quarantineWindowMs`. @default {10} */
@@ -104,14 +116,28 @@ export interface PluginStats {
   restarts: number;
 }
 
+/** What an embedder can see and do with one loaded plugin. */
+export interface PluginHandle {
+  /** The plugin name. */
+  readonly name: string;
+  /** The sandbox report of its first instance. */
+  readonly isolation: IsolationInfo;
+  /** Counters. */
+  readonly stats: Readonly<PluginStats>;
+  /** Whether it is quarantined (calls fail fast with `quarantined`). */
+  readonly quarantined: boolean;
+  /** The compiled module, shared by every instance and reload of the same digest. */
+  readonly module: WebAssembly.Module;
+  /** Lifts a quarantine. */
+  reenable(): void;
+}
+
 /**
  * A loaded plugin. Created by {@linkcode Plugin.load}.
  */
-export class Plugin {
+export class Plugin implements PluginHandle {
   /** The plugin name. */
   readonly name: string;
-  /** What the load-time check read from the module. */
-  readonly report: ModuleReport;
   /** The sandbox report of the first instance. */
   readonly isolation: IsolationInfo;
   readonly #spec: InstanceSpec;
@@ -135,7 +161,7 @@ export class Plugin {
     first: { transport: Transport; isolation: IsolationInfo },
   ) {
     this.name = options.name;
-    this.report = report;
+    void report;
     this.isolation = first.isolation;
     this.#spec = spec;
     this.#options = options;
@@ -153,30 +179,48 @@ export class Plugin {
    *
    * @param bytes The (already verified) module bytes.
    * @param options Name, grants and limits.
-   * @param compiled A module already compiled from these bytes (cache hit).
    * @returns The started plugin, one instance running.
    * @throws {HookError} Every load-time refusal, typed.
    */
-  static async load(
-    bytes: Uint8Array,
-    options: PluginOptions,
-    compiled?: WebAssembly.Module,
-  ): Promise<Plugin> {
+  static async load(bytes: Uint8Array, options: PluginOptions): Promise<Plugin> {
     const granted = new Set(options.granted ?? []);
-    const report = checkModule(bytes, { plugin: options.name, granted });
-    let module = compiled;
+    const plugin = options.name;
+    const report = checkModule(bytes, { plugin, granted });
+    const fuel = options.fuel === false ? undefined : options.fuel ?? 10_000_000;
+    const pages = options.memoryPages ?? 16;
+    const tables = options.tableElements ?? 100_000;
+    const key = options.digest === undefined
+      ? undefined
+      : `${options.digest}|fuel=${fuel ?? "off"}|pages=${pages}|tables=${tables}|costs=${COST_MODEL_VERSION}`;
+    let module = key === undefined ? undefined : options.moduleCache?.get(key);
     if (module === undefined) {
+      let metered: Uint8Array<ArrayBuffer>;
       try {
-        module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+        metered = meter(bytes, {
+          fuel: fuel !== undefined,
+          startFuel: fuel ?? 0,
+          maxMemoryPages: pages,
+          maxTableElements: tables,
+        }).bytes;
+      } catch (cause) {
+        if (!(cause instanceof HookError)) throw cause;
+        throw new HookError(cause.code, `Cannot load plugin "${plugin}": ${cause.message}`, {
+          plugin,
+          cause,
+        });
+      }
+      try {
+        module = await WebAssembly.compile(metered);
       } catch (cause) {
         throw new HookError(
           "invalid_module",
-          `Cannot load plugin "${options.name}": the module does not compile: ${
+          `Cannot load plugin "${plugin}": the module does not compile: ${
             (cause as Error).message
           }`,
-          { plugin: options.name, cause },
+          { plugin, cause },
         );
       }
+      if (key !== undefined) options.moduleCache?.set(key, module);
     }
     const spec: InstanceSpec = {
       plugin: options.name,
@@ -185,7 +229,7 @@ export class Plugin {
       granted: [...granted],
       maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_CAP_BYTES,
       maxResponseBytes: options.maxResponseBytes ?? DEFAULT_CAP_BYTES,
-      fuel: options.fuel,
+      fuel,
       checkAbiVersion: report.hasAbiVersionExport && report.abiVersion === undefined,
       startTimeoutMs: options.startTimeoutMs ?? 5000,
       unstableWorkerOptions: options.unstableWorkerOptions ?? false,

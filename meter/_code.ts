@@ -59,15 +59,15 @@ export interface Instr {
   kind: number;
   /** The first byte of the instruction. */
   opcode: number;
-  /** The label depth of `br` / `br_if`. */
-  depth: number;
+  /** The label depth of `br` / `br_if`; the function index of `call` / `return_call`. */
+  index: number;
   /** The label depths of `br_table`, default last. */
   labels: number[];
 }
 
 /** Creates a reusable {@linkcode Instr}. */
 export function newInstr(): Instr {
-  return { kind: K_PLAIN, opcode: 0, depth: 0, labels: [] };
+  return { kind: K_PLAIN, opcode: 0, index: 0, labels: [] };
 }
 
 /** Value types the meter accepts. */
@@ -375,11 +375,11 @@ export function readInstr(r: ByteReader, out: Instr, where: string): void {
       out.kind = K_END;
       return;
     case 0x0c:
-      out.depth = r.u32();
+      out.index = r.u32();
       out.kind = K_BR;
       return;
     case 0x0d:
-      out.depth = r.u32();
+      out.index = r.u32();
       out.kind = K_BR_IF;
       return;
     case 0x0e: {
@@ -394,7 +394,7 @@ export function readInstr(r: ByteReader, out: Instr, where: string): void {
       out.kind = K_RETURN;
       return;
     case 0x10:
-      r.u32();
+      out.index = r.u32();
       out.kind = K_CALL;
       return;
     case 0x11:
@@ -403,7 +403,7 @@ export function readInstr(r: ByteReader, out: Instr, where: string): void {
       out.kind = K_CALL_INDIRECT;
       return;
     case 0x12:
-      r.u32();
+      out.index = r.u32();
       out.kind = K_RETURN_CALL;
       return;
     case 0x13:

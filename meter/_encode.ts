@@ -14,7 +14,7 @@ import { ByteReader } from "../abi/_wasm_reader.ts";
 import { HookError } from "../abi/errors.ts";
 import { ByteWriter } from "./_bytes.ts";
 import { type LimitsInfo, type ParsedModule, SECTION_RANK, type SectionRef } from "./_decode.ts";
-import { checkBody, type InstrumentContext, instrumentBody, type Strategy } from "./_instrument.ts";
+import { checkBody, instrumentBody, type InstrumentContext, type Strategy } from "./_instrument.ts";
 import { COSTS } from "./costs.ts";
 
 /** The names of the exports the meter adds. */
@@ -59,6 +59,7 @@ export function layoutOf(m: ParsedModule, strategy: Strategy): Layout {
   const funcs = m.importedFuncs + m.funcTypes.length;
   return {
     fuelGlobal: m.importedGlobals + m.definedGlobals,
+    importedFuncs: m.importedFuncs,
     fuelGet: funcs,
     fuelSet: funcs + 1,
     chargePages: funcs + 2,

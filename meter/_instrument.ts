@@ -22,14 +22,25 @@
  * unexecuted rest of its region (and the certain continuations folded into
  * it).
  *
- * Two emission modes, chosen per function:
- * - *global*: each charge works on the fuel global directly;
- * - *local*: (functions with a loop) the counter lives in an appended i64
- *   local, loaded at entry and written back to the global before every call,
+ * Checks (`counter < 0` ⇒ write it back and trap with `unreachable`) and
+ * emission modes, chosen per function:
+ * - *global* (functions without a loop): every charge updates the fuel global
+ *   and checks it. No code of the function runs on an overdrawn counter.
+ * - *local* (functions with a loop): the counter lives in an appended i64
+ *   local, loaded at entry, written back to the global before every call,
  *   `return`, `return_call*`, branch to the function label and the final
- *   `end`, and reloaded after every call. An exhausted charge writes the
- *   negative counter back before it traps. A trap that is not fuel
- *   exhaustion may leave the global at the value of the last write-back.
+ *   `end`, and reloaded after every call. Checks are deferred: a plain charge
+ *   is a single `i64.sub` on the local; the check runs at function entry, at
+ *   every loop header (so each iteration checks), before a call that leaves
+ *   the module's defined code (an import, `call_indirect`) and at every exit.
+ *   Between two checks only acyclic code of one function runs (a call to a
+ *   defined function reaches the callee's entry check), so an overdrawn
+ *   counter is caught before any loop iteration, any call to the outside
+ *   and any return. A trap that is not fuel exhaustion may leave the global
+ *   at the value of the last write-back.
+ *
+ * Either way the fuel burnt is the same: modes differ only in when a
+ * negative counter is noticed.
  *
  * @module
  */
@@ -64,16 +75,23 @@ import {
 import { COSTS } from "./costs.ts";
 
 /**
- * How charges are emitted: `auto` (the default: `local` in functions with a
- * loop, `global` elsewhere), or one mode everywhere; `helper` calls a helper
- * function per static charge (kept for the benchmark's comparison).
+ * How charges are emitted (see the module doc). `auto` is what `meter()`
+ * uses; the others exist for the benchmark's comparison:
+ * - `auto`: `local` mode with deferred checks in functions with a loop,
+ *   `global` mode with a check at every charge elsewhere;
+ * - `auto-strict`: as `auto`, with a check at every charge everywhere;
+ * - `global`: `global` mode with a check at every charge everywhere;
+ * - `local`: `local` mode with deferred checks everywhere;
+ * - `helper`: every static charge calls a helper function.
  */
-export type Strategy = "auto" | "global" | "local" | "helper";
+export type Strategy = "auto" | "auto-strict" | "global" | "local" | "helper";
 
 /** Indices the rewritten code refers to. */
 export interface InstrumentContext {
   /** The fuel global. */
   fuelGlobal: number;
+  /** Number of imported functions (calls to them are checked first). */
+  importedFuncs: number;
   /** `(i32) -> i32` helper charging `memoryGrowPage` per unit. */
   chargePages: number;
   /** `(i32) -> i32` helper charging `bulkByte` per unit. */
@@ -106,16 +124,22 @@ interface Frame {
   hasElse: boolean;
 }
 
-const I_CHARGE = 0;
-const I_ENTRY = 1;
+/** Function entry: load the counter, charge the entry region, check. */
+const I_ENTRY = 0;
+/** A region's charge; `flag`: a loop header (always checked). */
+const I_CHARGE = 1;
+/** Write the counter back to the global (local mode); `flag`: check it too (deferred checks). */
 const I_SYNC = 2;
+/** Reload the counter from the global after a call (local mode). */
 const I_RELOAD = 3;
+/** Call a dynamic-charge helper. */
 const I_DYNAMIC = 4;
 
 interface Insert {
   pos: number;
   type: number;
   region: Region | null;
+  flag: boolean;
   helper: number;
 }
 
@@ -191,8 +215,8 @@ export function instrumentBody(
   const codeStart = r.pos;
 
   const inserts: Insert[] = [];
-  const insert = (pos: number, type: number, region: Region | null, helper = 0): void => {
-    inserts.push({ pos, type, region, helper });
+  const insert = (pos: number, type: number, region: Region | null, flag = false, helper = 0) => {
+    inserts.push({ pos, type, region, flag, helper });
   };
   const entry: Region = { cost: 0 };
   insert(codeStart, I_ENTRY, entry);
@@ -206,9 +230,9 @@ export function instrumentBody(
   }];
   let hasLoop = false;
 
-  const newRegion = (pos: number): Region => {
+  const newRegion = (pos: number, loopHeader = false): Region => {
     const region = { cost: 0 };
-    insert(pos, I_CHARGE, region);
+    insert(pos, I_CHARGE, region, loopHeader);
     return region;
   };
   /** Records a branch to `depth`; returns whether it leaves the function. */
@@ -240,7 +264,7 @@ export function instrumentBody(
         frames.push({ kind: K_LOOP, outer: cur, escapes: false, reachEnd: false, hasElse: false });
         if (cur !== null) {
           hasLoop = true;
-          cur = newRegion(r.pos);
+          cur = newRegion(r.pos, true);
         }
         break;
       case K_IF:
@@ -258,7 +282,7 @@ export function instrumentBody(
       case K_END: {
         const f = frames.pop()!;
         if (f.kind === FUNC) {
-          if (cur !== null) insert(at, I_SYNC, null);
+          if (cur !== null) insert(at, I_SYNC, null, true);
           break;
         }
         const reachable = f.outer !== null &&
@@ -269,12 +293,12 @@ export function instrumentBody(
         break;
       }
       case K_BR:
-        if (cur !== null && branch(instr.depth, at)) insert(at, I_SYNC, null);
+        if (cur !== null && branch(instr.index, at)) insert(at, I_SYNC, null, true);
         cur = null;
         break;
       case K_BR_IF:
         if (cur !== null) {
-          if (branch(instr.depth, at)) insert(at, I_SYNC, null);
+          if (branch(instr.index, at)) insert(at, I_SYNC, null, true);
           cur = newRegion(r.pos);
         }
         break;
@@ -282,7 +306,7 @@ export function instrumentBody(
         if (cur !== null) {
           let leaves = false;
           for (const depth of instr.labels) leaves = branch(depth, at) || leaves;
-          if (leaves) insert(at, I_SYNC, null);
+          if (leaves) insert(at, I_SYNC, null, true);
         }
         cur = null;
         break;
@@ -291,7 +315,7 @@ export function instrumentBody(
       case K_RETURN_CALL_INDIRECT:
         if (cur !== null) {
           escapeAll();
-          insert(at, I_SYNC, null);
+          insert(at, I_SYNC, null, true);
         }
         cur = null;
         break;
@@ -301,7 +325,9 @@ export function instrumentBody(
       case K_CALL:
       case K_CALL_INDIRECT:
         if (cur !== null) {
-          insert(at, I_SYNC, null);
+          // The callee checks at its entry, unless it is an import or unknown.
+          const leaves = instr.kind === K_CALL_INDIRECT || instr.index < ctx.importedFuncs;
+          insert(at, I_SYNC, null, leaves);
           insert(r.pos, I_RELOAD, null);
         }
         break;
@@ -315,7 +341,7 @@ export function instrumentBody(
             ? ctx.chargeBytes
             : ctx.chargeElements;
           insert(at, I_SYNC, null);
-          insert(at, I_DYNAMIC, null, helper);
+          insert(at, I_DYNAMIC, null, false, helper);
           insert(at, I_RELOAD, null);
         }
         break;
@@ -325,7 +351,8 @@ export function instrumentBody(
 
   const strategy = ctx.strategy;
   const cached = locals < MAX_LOCALS &&
-    (strategy === "local" || (strategy === "auto" && hasLoop));
+    (strategy === "local" || ((strategy === "auto" || strategy === "auto-strict") && hasLoop));
+  const deferred = cached && strategy !== "auto-strict";
   const fuelLocal = locals;
   const g = ctx.fuelGlobal;
 
@@ -336,46 +363,46 @@ export function instrumentBody(
     w.u32(1);
     w.byte(0x7e);
   }
-  const check = (): void => {
-    // i64.const 0; i64.lt_s; if; [local.get L; global.set G;] unreachable; end
+  const op = (opcode: number, index: number): void => {
+    w.byte(opcode);
+    w.u32(index);
+  };
+  /** `i64.const 0; i64.lt_s; if; [local.get L; global.set G;] unreachable; end` */
+  const check = (sync: boolean): void => {
     w.byte(0x42);
     w.byte(0x00);
     w.byte(0x53);
     w.byte(0x04);
     w.byte(0x40);
-    if (cached) {
-      w.byte(0x20);
-      w.u32(fuelLocal);
-      w.byte(0x24);
-      w.u32(g);
+    if (sync) {
+      op(0x20, fuelLocal);
+      op(0x24, g);
     }
     w.byte(0x00);
     w.byte(0x0b);
   };
-  const charge = (amount: number, fromGlobal: boolean): void => {
+  const charge = (amount: number, fromGlobal: boolean, checked: boolean): void => {
     if (strategy === "helper") {
       w.byte(0x42);
       w.s64(BigInt(amount));
-      w.byte(0x10);
-      w.u32(ctx.chargeStatic);
+      op(0x10, ctx.chargeStatic);
       return;
     }
     // (global.get G | local.get L); i64.const C; i64.sub
-    w.byte(fromGlobal ? 0x23 : 0x20);
-    w.u32(fromGlobal ? g : fuelLocal);
+    op(fromGlobal ? 0x23 : 0x20, fromGlobal ? g : fuelLocal);
     w.byte(0x42);
     w.s64(BigInt(amount));
     w.byte(0x7d);
-    if (cached) {
-      w.byte(0x22); // local.tee L
-      w.u32(fuelLocal);
+    if (!cached) {
+      op(0x24, g); // global.set G; global.get G; check
+      op(0x23, g);
+      check(false);
+    } else if (checked) {
+      op(0x22, fuelLocal); // local.tee L; check
+      check(true);
     } else {
-      w.byte(0x24); // global.set G; global.get G
-      w.u32(g);
-      w.byte(0x23);
-      w.u32(g);
+      op(0x21, fuelLocal); // local.set L
     }
-    check();
   };
 
   let copied = codeStart;
@@ -386,36 +413,33 @@ export function instrumentBody(
     }
     switch (ins.type) {
       case I_ENTRY:
-        if (ins.region!.cost > 0) charge(ins.region!.cost, true);
+        if (ins.region!.cost > 0) charge(ins.region!.cost, true, true);
         else if (cached) {
-          w.byte(0x23);
-          w.u32(g);
-          w.byte(0x21);
-          w.u32(fuelLocal);
+          op(0x23, g);
+          op(0x21, fuelLocal);
         }
         break;
       case I_CHARGE:
-        if (ins.region!.cost > 0) charge(ins.region!.cost, !cached);
+        if (ins.region!.cost > 0) charge(ins.region!.cost, !cached, !deferred || ins.flag);
         break;
       case I_SYNC:
         if (cached) {
-          w.byte(0x20);
-          w.u32(fuelLocal);
-          w.byte(0x24);
-          w.u32(g);
+          op(0x20, fuelLocal);
+          op(0x24, g);
+          if (deferred && ins.flag) {
+            op(0x20, fuelLocal);
+            check(false);
+          }
         }
         break;
       case I_RELOAD:
         if (cached) {
-          w.byte(0x23);
-          w.u32(g);
-          w.byte(0x21);
-          w.u32(fuelLocal);
+          op(0x23, g);
+          op(0x21, fuelLocal);
         }
         break;
       case I_DYNAMIC:
-        w.byte(0x10);
-        w.u32(ins.helper);
+        op(0x10, ins.helper);
         break;
     }
   }

@@ -116,4 +116,3 @@ export function meterWith(
     throw e;
   }
 }
-

@@ -89,7 +89,7 @@ interface Variant {
 
 const plainBytes = await wat(SOURCE);
 const variants: Variant[] = [{ name: "plain", x: instantiate(plainBytes) }];
-for (const strategy of ["auto", "global", "local", "helper"] as Strategy[]) {
+for (const strategy of ["auto", "auto-strict", "global", "local", "helper"] as Strategy[]) {
   const { bytes } = meterWith(plainBytes, {}, strategy);
   variants.push({ name: strategy, x: instantiate(bytes) });
 }
@@ -155,10 +155,13 @@ for (const [name, work] of Object.entries(workloads)) {
 }
 const baseTotal = totals.get("plain")!;
 console.log(
-  ["total", ...variants.map((v) => {
-    const t = totals.get(v.name)!;
-    return v.name === "plain"
-      ? t.toFixed(2)
-      : `${t.toFixed(2)} (${((t / baseTotal - 1) * 100).toFixed(1)}%)`;
-  })].map((s) => s.padEnd(18)).join(""),
+  [
+    "total",
+    ...variants.map((v) => {
+      const t = totals.get(v.name)!;
+      return v.name === "plain"
+        ? t.toFixed(2)
+        : `${t.toFixed(2)} (${((t / baseTotal - 1) * 100).toFixed(1)}%)`;
+    }),
+  ].map((s) => s.padEnd(18)).join(""),
 );

@@ -100,11 +100,17 @@ export const FUEL_EXPORTS: {
  * a deterministic fuel counter.
  *
  * The metered module keeps its imports and exports and gains
- * {@linkcode FUEL_EXPORTS}. The counter starts at `startFuel`; a charge that
- * takes it below zero traps (`unreachable`) and leaves it negative, so after
- * a trap `__gn_fuel_get() < 0` means "fuel exhausted". Fuel burnt by a call
- * that returns normally is exactly the sum of {@linkcode COSTS} of the
- * instructions it executed plus the dynamic charges, on every run.
+ * {@linkcode FUEL_EXPORTS}. The counter starts at `startFuel`. Each
+ * straight-line region of code is charged its static cost when entered; the
+ * counter is checked at least at every function entry and exit, every loop
+ * iteration and before every call to an import or through a table, and a
+ * check that finds it negative traps (`unreachable`) leaving it negative: after
+ * a trap, `__gn_fuel_get() < 0` means "fuel exhausted". A call that returns
+ * normally never leaves the counter negative, and the fuel it burnt is
+ * exactly the sum of {@linkcode COSTS} of the instructions it executed plus
+ * the dynamic charges, on every run: a budget of exactly that much succeeds,
+ * one less traps. A trap charges its whole region, even the part that did not
+ * run.
  *
  * A start function is removed from the start section and exported as
  * `__gn_start`: instantiation then runs no guest code, and the host calls

@@ -137,7 +137,9 @@ Deno.test("meter() charges each br_table target's region", async () => {
       end
       i32.const 40))                    ;; 1 (a new region: the returns above escape $d)
     ;; i in 0..2: 2 + 2 = 4; otherwise 2 + 1 = 3`);
-  for (const [i, value, used] of [[0, 10, 4n], [1, 20, 4n], [2, 30, 4n], [3, 40, 3n], [99, 40, 3n]]) {
+  for (
+    const [i, value, used] of [[0, 10, 4n], [1, 20, 4n], [2, 30, 4n], [3, 40, 3n], [99, 40, 3n]]
+  ) {
     const r = metered(x, "sw", [i]);
     assert.deepEqual([r.value, r.used], [value, used], `i = ${i}`);
   }
@@ -363,4 +365,52 @@ Deno.test("meter() exposes the counter through __gn_fuel_get/__gn_fuel_set only"
   assert.equal(x[FUEL_EXPORTS.get](), 123n);
   x[FUEL_EXPORTS.set](-5n);
   assert.equal(x[FUEL_EXPORTS.get](), -5n);
+});
+
+Deno.test("meter() never lets a call return with the counter overdrawn", async () => {
+  const x = await build(`(module
+    (func (export "f") (param $n i32) (result i32) (local $i i32)
+      loop $l                                              ;; header, each iteration:
+        local.get $i i32.const 1 i32.add local.tee $i      ;; 4
+        local.get $n i32.lt_u br_if $l                     ;; 3  => 7
+      end
+      local.get $n                                         ;; 1 } certain continuation of
+      if                                                   ;; 1 } the loop: entry region
+        i32.const 5 local.set $i                           ;; arm: 2 (a plain charge)
+      end
+      local.get $i))                                       ;; 1   entry = 3
+    ;; n >= 1: 3 + 7n + 2`);
+  const cost = 3n + 7n * 3n + 2n;
+  const ok = metered(x, "f", [3], cost);
+  assert.deepEqual([ok.value, ok.left], [5, 0n]);
+  // The last charge (the arm) overdraws by one; the exit check catches it.
+  const short = metered(x, "f", [3], cost - 1n);
+  assert.ok(short.error instanceof WebAssembly.RuntimeError);
+  assert.equal(short.left, -1n);
+});
+
+Deno.test("meter() never calls an import with the counter overdrawn", async () => {
+  let ticks = 0;
+  const bytes = meter(
+    await wat(`(module
+    (import "env" "tick" (func $tick))
+    (func (export "f") (param $n i32) (local $i i32)
+      loop $l
+        local.get $i i32.const 1 i32.add local.tee $i
+        local.get $n i32.lt_u br_if $l                ;; 7 per iteration
+      end
+      local.get $n
+      if                                              ;; entry: 2
+        call $tick                                    ;; arm: 4
+      end))
+    ;; n >= 1: 2 + 7n + 4`),
+  ).bytes;
+  const x = instantiate(bytes, { env: { tick: () => ticks++ } });
+  const cost = 2n + 7n * 2n + 4n;
+  assert.equal(metered(x, "f", [2], cost).left, 0n);
+  assert.equal(ticks, 1);
+  const short = metered(x, "f", [2], cost - 1n);
+  assert.ok(short.error instanceof WebAssembly.RuntimeError);
+  assert.equal(short.left, -1n);
+  assert.equal(ticks, 1, "the import did not run");
 });

@@ -130,9 +130,8 @@ Deno.test("a 2 MiB payload is refused before any guest code runs", async () => {
 
 Deno.test("the payload cap counts UTF-8 bytes", async () => {
   await withFixture("identity", async (p) => {
-    const cap = 1000;
     const envelope = 40; // {"kind":"filter","value":"…","args":[]}
-    // 400 × "é" is 800 bytes: fits; 600 × "é" is 1200 bytes: over
+    // cap 1000: 400 × "é" is 800 bytes: fits; 560 × "é" is 1120 bytes: over
     assert.equal(await p.filter("x", "é".repeat(400)), "é".repeat(400));
     await rejects(p.filter("x", "é".repeat(600 - envelope)), "payload_too_large");
   }, { maxPayloadBytes: 1000 });

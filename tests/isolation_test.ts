@@ -35,7 +35,9 @@ Deno.test("without worker-options: isolation_unavailable, and the process lives"
     await Deno.writeTextFile(
       probe,
       `import { Plugin } from ${JSON.stringify(new URL("host/plugin.ts", root).href)};
-const bytes = await Deno.readFile(new URL(${JSON.stringify(new URL("fixtures/identity.wasm", root).href)}));
+const bytes = await Deno.readFile(new URL(${
+        JSON.stringify(new URL("fixtures/identity.wasm", root).href)
+      }));
 try {
   await Plugin.load(bytes, { name: "probe" });
   console.log("LOADED");

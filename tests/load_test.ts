@@ -22,7 +22,11 @@ Deno.test("missing export → missing_export", async () => {
 });
 
 Deno.test("wrong export signature → missing_export naming both signatures", async () => {
-  await refused("wrong_signature", "missing_export", /"gn_alloc" has signature \(i64\) -> i32, expected \(i32\) -> i32/);
+  await refused(
+    "wrong_signature",
+    "missing_export",
+    /"gn_alloc" has signature \(i64\) -> i32, expected \(i32\) -> i32/,
+  );
 });
 
 Deno.test("unknown env import → capability_denied naming it", async () => {
@@ -34,7 +38,11 @@ Deno.test("WASI import → capability_denied naming the module", async () => {
 });
 
 Deno.test("host import with the wrong signature → capability_denied", async () => {
-  await refused("bad_import_signature", "capability_denied", /"gn_panic" has signature \(i32\) -> \(\)/);
+  await refused(
+    "bad_import_signature",
+    "capability_denied",
+    /"gn_panic" has signature \(i32\) -> \(\)/,
+  );
 });
 
 Deno.test("ungranted token → capability_denied, even when other tokens are granted", async () => {
@@ -63,15 +71,26 @@ Deno.test("bytes that are not a module → invalid_module", async () => {
   }
 });
 
-Deno.test("well-formed sections but invalid code → invalid_module from the compiler", async () => {
-  const bytes = await fixtureBytes("identity");
-  // Corrupt the last byte of the code section's last body (its `end`).
-  const broken = bytes.slice();
-  const codeEnd = broken.lastIndexOf(0x0b);
-  broken[codeEnd] = 0x00;
+Deno.test("truncated code → invalid_module naming the plugin", async () => {
+  const broken = (await fixtureBytes("identity")).slice();
+  broken[broken.lastIndexOf(0x0b)] = 0x00; // the last body's `end`
   await assert.rejects(Plugin.load(broken, { name: "broken" }), (e: HookError) => {
     assert.equal(e.code, "invalid_module");
-    assert.match(e.message, /does not compile|not a valid WebAssembly module/);
+    assert.equal(e.plugin, "broken");
+    assert.match(e.message, /Cannot load plugin "broken"/);
+    return true;
+  });
+});
+
+Deno.test("decodable but ill-typed code → invalid_module (engine validation)", async () => {
+  const bytes = (await fixtureBytes("identity")).slice();
+  // gn_handle_hook's body is `i64.const 0; end`; make it `i32.const 0`: wrong result type.
+  const at = bytes.length - 3;
+  assert.deepEqual([...bytes.subarray(at)], [0x42, 0x00, 0x0b]);
+  bytes[at] = 0x41;
+  await assert.rejects(Plugin.load(bytes, { name: "ill-typed" }), (e: HookError) => {
+    assert.equal(e.code, "invalid_module");
+    assert.match(e.message, /does not compile|validator rejects it/);
     return true;
   });
 });

@@ -315,7 +315,9 @@ export class Guest {
     if (ptr === 0 || ptr + len > mem.length) {
       throw new HookError(
         "bad_response",
-        `Hook "${hook}" answered a body at [${ptr}, ${ptr + len}) outside its ${mem.length}-byte memory`,
+        `Hook "${hook}" answered a body at [${ptr}, ${
+          ptr + len
+        }) outside its ${mem.length}-byte memory`,
         { plugin, hook },
       );
     }

@@ -1,0 +1,51 @@
+/**
+ * gn plugin host: run untrusted WebAssembly plugins in permission-less Deno
+ * workers, behind a WordPress-style hook bus.
+ *
+ * - {@linkcode PluginHost} loads plugins from `plugin.toml` manifests
+ *   (BLAKE3-pinned, validated, clamped to the host's limits), starts each in
+ *   its own isolated worker, and registers its hooks on the bus.
+ * - {@linkcode HookBus} runs host handlers and plugin handlers in one
+ *   priority order: actions, filters and verdict-returning guards.
+ * - Every failure is a {@linkcode HookError} with a closed `code`.
+ *
+ * @example Embedding the host
+ * ```ts ignore
+ * import { PluginHost } from "@gn/plugin-host";
+ *
+ * await using host = await PluginHost.create({ hooks: { the_content: "filter" } });
+ * await host.loadDir("plugins");
+ * console.log(await host.bus.applyFilters("the_content", "hello"));
+ * ```
+ *
+ * @module
+ */
+
+export { PluginHost } from "./host/host.ts";
+export type { LoadDirResult, PluginHostOptions, PluginInfo } from "./host/host.ts";
+export { HookBus, NOOP_METRICS, StopSignal, stopWith } from "./host/bus.ts";
+export type {
+  ActionHandler,
+  FilterHandler,
+  GuardHandler,
+  HookBusOptions,
+  HookOptions,
+  MetricsSink,
+} from "./host/bus.ts";
+export { HOOK_ERROR_CODES, HookError, isHookErrorCode } from "./abi/errors.ts";
+export type { HookErrorCode, HookErrorOptions, HookErrorRecord } from "./abi/errors.ts";
+export type { Decision, FailPolicy, HookKind, Verdict } from "./abi/envelope.ts";
+export { FAIL_POLICIES, HOOK_KINDS } from "./abi/envelope.ts";
+export type { Capability } from "./abi/imports.ts";
+export { CAPABILITIES } from "./abi/imports.ts";
+export {
+  clampLimits,
+  DEFAULT_LIMITS,
+  HOST_CEILINGS,
+  manifestJsonSchema,
+  parseManifest,
+} from "./host/manifest.ts";
+export type { HookBinding, LimitRequest, Manifest, PluginLimits } from "./host/manifest.ts";
+export type { PluginHandle, PluginStats } from "./host/plugin.ts";
+export type { IsolationInfo } from "./host/_instance.ts";
+export type { IsolationReport, ProbeOutcome } from "./workers/protocol.ts";
