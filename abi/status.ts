@@ -14,6 +14,10 @@ export const Status = {
   bad_payload: -3,
   unknown_hook: -4,
   trapped: -5,
+  /** Extension, host imports only: refused (an event name the host did not approve). */
+  denied: -6,
+  /** Extension, host imports only: over a quota (state sizes, events per call). */
+  quota_exceeded: -7,
 } as const;
 
 /**

@@ -12,9 +12,11 @@ import type {
   CallMessage,
   InitMessage,
   IsolationReport,
+  StateChannel,
   WorkerReply,
 } from "../workers/protocol.ts";
 import { remoteImportPossible, workerOptionsState } from "./_isolation.ts";
+import { deliver, type PluginServices } from "./_services.ts";
 
 /** Everything needed to start an instance of a plugin. */
 export interface InstanceSpec {
@@ -30,6 +32,16 @@ export interface InstanceSpec {
   startTimeoutMs: number;
   /** The embedder says Deno runs with `--unstable-worker-options`. */
   unstableWorkerOptions: boolean;
+  /** Where log lines, events and state requests go. */
+  services?: PluginServices;
+  /** Event names approved for `gn_event_emit`. */
+  events: string[];
+  /** Caps on events. */
+  maxEventBytes: number;
+  maxEventsPerCall: number;
+  maxEventBytesPerCall: number;
+  /** Per-call deadline, also the longest a state request may wait. */
+  timeoutMs: number;
 }
 
 /** What an isolated instance reports about its sandbox. */
@@ -107,7 +119,8 @@ export async function startInstance(
       { plugin: spec.plugin, cause },
     );
   }
-  const transport = new MessageTransport(worker, spec.plugin);
+  const state = spec.services?.state?.channel();
+  const transport = new MessageTransport(worker, spec.plugin, spec.services, state);
   const init: InitMessage = {
     type: "init",
     plugin: spec.plugin,
@@ -118,6 +131,12 @@ export async function startInstance(
     maxResponseBytes: spec.maxResponseBytes,
     fuel: spec.fuel,
     checkAbiVersion: spec.checkAbiVersion,
+    events: spec.events,
+    maxEventBytes: spec.maxEventBytes,
+    maxEventsPerCall: spec.maxEventsPerCall,
+    maxEventBytesPerCall: spec.maxEventBytesPerCall,
+    state,
+    hostCallTimeoutMs: spec.timeoutMs,
   };
   try {
     const report = await transport.start(init, spec.startTimeoutMs);
@@ -145,10 +164,17 @@ class MessageTransport implements Transport {
   #nextId = 1;
   #dead: HookError | undefined;
 
-  constructor(worker: Worker, plugin: string) {
+  constructor(
+    worker: Worker,
+    plugin: string,
+    services: PluginServices | undefined,
+    state: StateChannel | undefined,
+  ) {
     this.#worker = worker;
     this.#plugin = plugin;
-    worker.onmessage = (e: MessageEvent<WorkerReply>) => this.#onReply(e.data);
+    worker.onmessage = (e: MessageEvent<WorkerReply>) => {
+      if (!deliver(plugin, e.data, services, state)) this.#onReply(e.data);
+    };
     worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();
       this.#crash(`Worker of plugin "${plugin}" crashed: ${e.message}`, e.error);
@@ -223,6 +249,8 @@ class MessageTransport implements Transport {
         p?.reject(this.#error(r.error));
         return;
       }
+      default:
+        return;
     }
   }
 

@@ -22,6 +22,8 @@ import {
 } from "./manifest.ts";
 import { Plugin, type PluginHandle } from "./plugin.ts";
 import type { IsolationInfo } from "./_instance.ts";
+import { type LogEntry, type PluginEvent, type PluginServices, StateServer } from "./_services.ts";
+import { DEFAULT_STATE_QUOTAS, MemoryStateStore, type StateQuotas, type StateStore } from "./state.ts";
 
 /** Options of {@linkcode PluginHost.create}. */
 export interface PluginHostOptions {
@@ -63,6 +65,21 @@ export interface PluginHostOptions {
   unstableWorkerOptions?: boolean;
   /** Start every instance of a plugin at load, so the first call does not pay for it. @default {true} */
   prewarm?: boolean;
+  /** Receives what plugins log with `gn_log` (capability `log`). @default {a console sink} */
+  log?: (entry: LogEntry) => void;
+  /** Receives what plugins emit with `gn_event_emit` (capability `emit`). */
+  onEvent?: (event: PluginEvent) => void;
+  /**
+   * Event names each plugin may emit, by plugin name; any other name is
+   * refused with status -6 (denied). @default {{}}
+   */
+  events?: Readonly<Record<string, readonly string[]>>;
+  /** Most events one call may emit; more answer -7 (quota exceeded). @default {100} */
+  maxEventsPerCall?: number;
+  /** The store behind the `state` capability. @default {new MemoryStateStore()} */
+  state?: StateStore;
+  /** Quotas on every plugin's state. @default {DEFAULT_STATE_QUOTAS} */
+  stateQuotas?: Partial<StateQuotas>;
 }
 
 /** What the host knows of a loaded plugin. */
@@ -99,6 +116,16 @@ interface Loaded {
   unsubscribe: (() => void)[];
 }
 
+function consoleLog(e: LogEntry): void {
+  const line = `[${e.plugin}${e.hook ? `:${e.hook}` : ""}] ${e.message}${
+    e.invalid ? ` (invalid ${e.invalid})` : ""
+  }`;
+  if (e.level === "error") console.error(line);
+  else if (e.level === "warn") console.warn(line);
+  else if (e.level === "info") console.info(line);
+  else console.debug(line);
+}
+
 /** At most this many compiled modules are kept for reloads. */
 const MODULE_CACHE_SIZE = 64;
 
@@ -123,6 +150,8 @@ export class PluginHost {
   readonly #loading = new Set<string>();
   readonly #modules = new Map<string, WebAssembly.Module>();
   readonly #declared: ReadonlyMap<string, HookKind> | undefined;
+  readonly #store: StateStore;
+  readonly #quotas: StateQuotas;
   #closed = false;
 
   private constructor(options: PluginHostOptions) {
@@ -131,6 +160,37 @@ export class PluginHost {
     this.#declared = options.hooks === undefined
       ? undefined
       : new Map(Object.entries(options.hooks));
+    this.#store = options.state ?? new MemoryStateStore();
+    this.#quotas = { ...DEFAULT_STATE_QUOTAS, ...options.stateQuotas };
+  }
+
+  #services(name: string, capabilities: readonly Capability[]): PluginServices {
+    const log = this.#options.log ?? consoleLog;
+    const onEvent = this.#options.onEvent;
+    return {
+      log: (entry) => {
+        try {
+          log(entry);
+        } catch {
+          // a log sink that throws must not break the plugin
+        }
+      },
+      event: (event) => {
+        try {
+          onEvent?.(event);
+        } catch (cause) {
+          this.#report(
+            new HookError("handler_failed", `The event sink failed on "${event.name}"`, {
+              plugin: event.plugin,
+              cause,
+            }),
+          );
+        }
+      },
+      state: capabilities.includes("state")
+        ? new StateServer(name, this.#store, this.#quotas, (e) => this.#report(e))
+        : undefined,
+    };
   }
 
   /**
@@ -231,6 +291,9 @@ export class PluginHost {
         quarantineWindowMs: this.#options.quarantineWindowMs,
         unstableWorkerOptions: this.#options.unstableWorkerOptions,
         onQuarantine: (e) => this.#report(e),
+        services: this.#services(name, manifest.capabilities),
+        events: this.#options.events?.[name] ?? [],
+        maxEventsPerCall: this.#options.maxEventsPerCall,
       });
       this.#trimCache();
       if (this.#closed) {

@@ -18,6 +18,7 @@ import {
 import type { Capability } from "../abi/imports.ts";
 import { checkModule, type ModuleReport } from "../abi/module_check.ts";
 import { COST_MODEL_VERSION, meter } from "../meter/mod.ts";
+import type { PluginServices } from "./_services.ts";
 import {
   type CallOutcome,
   type InstanceSpec,
@@ -67,6 +68,16 @@ export interface PluginOptions {
    * config option: a program cannot see Deno's flags. @default {false}
    */
   unstableWorkerOptions?: boolean;
+  /** Where its log lines, events and state requests go. */
+  services?: PluginServices;
+  /** Event names approved for `gn_event_emit`. @default {[]} */
+  events?: readonly string[];
+  /** Largest event, in bytes. @default {65536} */
+  maxEventBytes?: number;
+  /** Most events per call. @default {100} */
+  maxEventsPerCall?: number;
+  /** Most event bytes per call. @default {1048576} */
+  maxEventBytesPerCall?: number;
   /** Called when the plugin is quarantined. */
   onQuarantine?: (error: HookError) => void;
 }
@@ -233,6 +244,12 @@ export class Plugin implements PluginHandle {
       checkAbiVersion: report.hasAbiVersionExport && report.abiVersion === undefined,
       startTimeoutMs: options.startTimeoutMs ?? 5000,
       unstableWorkerOptions: options.unstableWorkerOptions ?? false,
+      services: options.services,
+      events: [...(options.events ?? [])],
+      maxEventBytes: options.maxEventBytes ?? 65536,
+      maxEventsPerCall: options.maxEventsPerCall ?? 100,
+      maxEventBytesPerCall: options.maxEventBytesPerCall ?? 1 << 20,
+      timeoutMs: options.timeoutMs ?? 1000,
     };
     const first = await startInstance(spec);
     return new Plugin(spec, options, report, first);

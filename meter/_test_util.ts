@@ -29,10 +29,13 @@ export type WabtFeatures = Partial<
 
 interface WabtModule {
   toBinary(options: Record<string, unknown>): { buffer: Uint8Array };
+  toText(options: Record<string, unknown>): string;
+  validate(features?: WabtFeatures): void;
   destroy(): void;
 }
 interface Wabt {
   parseWat(name: string, text: string, features: WabtFeatures): WabtModule;
+  readWasm(bytes: Uint8Array, options: WabtFeatures & { readDebugNames?: boolean }): WabtModule;
 }
 
 let wabtPromise: Promise<Wabt> | undefined;
@@ -58,11 +61,33 @@ export async function wat(
   text: string,
   features: WabtFeatures = {},
 ): Promise<Uint8Array<ArrayBuffer>> {
-  wabtPromise ??= import("wabt").then((mod) => (mod.default as () => Promise<Wabt>)());
-  const wabt = await wabtPromise;
+  const wabt = await loadWabt();
   const m = wabt.parseWat("test.wat", text, { ...BASE, ...features });
   try {
     return Uint8Array.from(m.toBinary({}).buffer);
+  } finally {
+    m.destroy();
+  }
+}
+
+function loadWabt(): Promise<Wabt> {
+  wabtPromise ??= import("wabt").then((mod) => (mod.default as () => Promise<Wabt>)());
+  return wabtPromise;
+}
+
+/**
+ * Decodes a binary module with wabt, validates it there, and prints it.
+ *
+ * @param bytes A module.
+ * @returns Its text format.
+ * @throws {Error} When wabt cannot read or validate it.
+ */
+export async function toWat(bytes: Uint8Array): Promise<string> {
+  const wabt = await loadWabt();
+  const m = wabt.readWasm(bytes, { ...BASE, readDebugNames: true });
+  try {
+    m.validate(BASE);
+    return m.toText({ foldExprs: false, inlineExport: false });
   } finally {
     m.destroy();
   }

@@ -1,23 +1,182 @@
 /**
- * Host functions that the worker can serve by itself, without the host
- * thread: `gn_time_ms` (clock) and `gn_fuel_remaining` (fuel).
+ * The host functions of CONTRACT §5 as the worker serves them.
+ *
+ * - `gn_time_ms` (clock) and `gn_fuel_remaining` (fuel) need nothing from the
+ *   host thread.
+ * - `gn_log` and `gn_event_emit` post a message and return at once; the
+ *   event name is checked against the host's approvals here, and the number
+ *   and size of events per call are capped.
+ * - `gn_state_get/set/del` need the host's store: the request goes through a
+ *   SharedArrayBuffer, the host is told by a message, and this thread parks
+ *   on `Atomics.wait` until the host answers (the host thread never blocks).
+ *
+ * A guest pointer is never trusted: lengths are unsigned, bounds are checked
+ * in integers, and memory views are taken fresh after anything that can grow
+ * memory.
  *
  * @module
  */
 
-import type { ImportFactory } from "./guest.ts";
-import type { InitMessage } from "./protocol.ts";
+import { Status } from "../abi/status.ts";
+import { type GuestContext, type ImportFactory, MAX_GUEST_MESSAGE_BYTES, readMessage } from "./guest.ts";
+import type { InitMessage, StateChannel, WorkerReply } from "./protocol.ts";
+import { STATE_HEADER_BYTES, StateOp, StateSlot } from "./protocol.ts";
+
+const strict = new TextDecoder("utf-8", { fatal: true });
+const LEVELS = ["debug", "info", "warn", "error"] as const;
+
+function post(m: WorkerReply): void {
+  self.postMessage(m);
+}
+
+function utf8(bytes: Uint8Array): string | undefined {
+  try {
+    return strict.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Per-call counters for the event quota, reset by the guest on each call. */
+export interface CallQuota {
+  events: number;
+  eventBytes: number;
+}
 
 /**
  * The import factories granted to a plugin.
  *
- * @param m The init message (granted tokens).
+ * @param m The init message (granted tokens, approvals, quotas, channels).
+ * @param quota The per-call event counters.
  * @returns Factories by import name.
  */
-export function hostImports(m: InitMessage): Record<string, ImportFactory> {
+export function hostImports(m: InitMessage, quota: CallQuota): Record<string, ImportFactory> {
   const out: Record<string, ImportFactory> = {};
   const granted = new Set(m.granted);
   if (granted.has("clock")) out.gn_time_ms = () => () => BigInt(Date.now());
   if (granted.has("fuel")) out.gn_fuel_remaining = (ctx) => () => ctx.fuelLeft() ?? -1n;
+  if (granted.has("log")) out.gn_log = logImport;
+  if (granted.has("emit")) out.gn_event_emit = emitImport(m, quota);
+  if (granted.has("state") && m.state !== undefined) {
+    const state = new StateClient(m.state, m.hostCallTimeoutMs);
+    out.gn_state_get = (ctx) => (kp: number, kl: number) => state.get(ctx, kp, kl);
+    out.gn_state_set = (ctx) => (kp: number, kl: number, vp: number, vl: number) =>
+      state.set(ctx, kp, kl, vp, vl);
+    out.gn_state_del = (ctx) => (kp: number, kl: number) => state.del(ctx, kp, kl);
+  }
   return out;
+}
+
+const logImport: ImportFactory = (ctx) => (level: number, ptr: number, len: number) => {
+  const bytes = ctx.read(ptr, len, MAX_GUEST_MESSAGE_BYTES);
+  const known = level >= 0 && level <= 3;
+  post({
+    type: "log",
+    hook: ctx.hook,
+    level: known ? LEVELS[level] : "warn",
+    message: bytes === undefined
+      ? readMessage(ctx, ptr, len)
+      : readMessage(ctx, ptr, Math.min(len >>> 0, MAX_GUEST_MESSAGE_BYTES)),
+    invalid: bytes === undefined && (len >>> 0) <= MAX_GUEST_MESSAGE_BYTES
+      ? "pointer"
+      : !known
+      ? "level"
+      : (len >>> 0) > MAX_GUEST_MESSAGE_BYTES
+      ? "truncated"
+      : undefined,
+  });
+};
+
+function emitImport(m: InitMessage, quota: CallQuota): ImportFactory {
+  const approved = new Set(m.events);
+  return (ctx) => (np: number, nl: number, dp: number, dl: number) => {
+    const nameBytes = ctx.read(np, nl, 256);
+    const name = nameBytes && utf8(nameBytes);
+    if (name === undefined) return Status.bad_payload;
+    if (!approved.has(name)) return Status.denied;
+    if ((dl >>> 0) > m.maxEventBytes) return Status.quota_exceeded;
+    const data = ctx.read(dp, dl, m.maxEventBytes);
+    if (data === undefined) return Status.bad_payload;
+    const text = utf8(data);
+    if (text === undefined) return Status.bad_payload;
+    if (quota.events >= m.maxEventsPerCall || quota.eventBytes + data.length > m.maxEventBytesPerCall) {
+      return Status.quota_exceeded;
+    }
+    quota.events++;
+    quota.eventBytes += data.length;
+    post({ type: "event", hook: ctx.hook, name, data: text });
+    return Status.ok;
+  };
+}
+
+/** The worker end of the state channel. */
+class StateClient {
+  readonly #ctrl: Int32Array;
+  readonly #data: Uint8Array;
+  readonly #timeoutMs: number;
+  readonly #maxKey: number;
+  readonly #maxValue: number;
+
+  constructor(ch: StateChannel, timeoutMs: number) {
+    this.#ctrl = new Int32Array(ch.buffer, 0, STATE_HEADER_BYTES / 4);
+    this.#data = new Uint8Array(ch.buffer, STATE_HEADER_BYTES);
+    this.#timeoutMs = timeoutMs;
+    this.#maxKey = ch.maxKeyBytes;
+    this.#maxValue = ch.maxValueBytes;
+  }
+
+  /** Sends the request in the buffer and parks until the host answers. */
+  #roundTrip(op: number, keyLen: number, valueLen: number): number {
+    const c = this.#ctrl;
+    c[StateSlot.op] = op;
+    c[StateSlot.keyLen] = keyLen;
+    c[StateSlot.valueLen] = valueLen;
+    Atomics.store(c, StateSlot.state, 1);
+    post({ type: "state" });
+    const r = Atomics.wait(c, StateSlot.state, 1, this.#timeoutMs);
+    if (r === "timed-out") {
+      throw new Error(`The host did not answer a state request within ${this.#timeoutMs} ms`);
+    }
+    Atomics.store(c, StateSlot.state, 0);
+    return c[StateSlot.status];
+  }
+
+  #key(ctx: GuestContext, kp: number, kl: number): number {
+    if ((kl >>> 0) === 0 || (kl >>> 0) > this.#maxKey) return -1;
+    const key = ctx.read(kp, kl, this.#maxKey);
+    if (key === undefined || utf8(key) === undefined) return -1;
+    this.#data.set(key, 0);
+    return key.length;
+  }
+
+  get(ctx: GuestContext, kp: number, kl: number): bigint {
+    const k = this.#key(ctx, kp, kl);
+    if (k < 0) return BigInt.asUintN(32, BigInt(Status.bad_payload));
+    const status = this.#roundTrip(StateOp.get, k, 0);
+    if (status < 0) return BigInt.asUintN(32, BigInt(status));
+    if (status === 0) return 0n; // absent
+    const len = this.#ctrl[StateSlot.valueLen];
+    if (len === 0) return 0n;
+    // Copy out of the shared buffer before gn_alloc runs guest code.
+    const value = this.#data.slice(k, k + len);
+    const ptr = ctx.write(value);
+    if (ptr === 0) return BigInt.asUintN(32, BigInt(Status.out_of_memory));
+    return (BigInt(ptr) << 32n) | BigInt(len);
+  }
+
+  set(ctx: GuestContext, kp: number, kl: number, vp: number, vl: number): number {
+    const k = this.#key(ctx, kp, kl);
+    if (k < 0) return Status.bad_payload;
+    if ((vl >>> 0) > this.#maxValue) return Status.quota_exceeded;
+    const value = ctx.read(vp, vl, this.#maxValue);
+    if (value === undefined) return Status.bad_payload;
+    this.#data.set(value, k);
+    return this.#roundTrip(StateOp.set, k, value.length);
+  }
+
+  del(ctx: GuestContext, kp: number, kl: number): number {
+    const k = this.#key(ctx, kp, kl);
+    if (k < 0) return Status.bad_payload;
+    return this.#roundTrip(StateOp.del, k, 0);
+  }
 }

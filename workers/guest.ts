@@ -70,6 +70,8 @@ export interface GuestOptions {
   imports?: Readonly<Record<string, ImportFactory>>;
   /** The `env` imports the module actually declares (only these are provided). */
   importNames: readonly string[];
+  /** Runs before each call (resets per-call quotas). */
+  beforeCall?: () => void;
 }
 
 interface Exports {
@@ -253,6 +255,7 @@ export class Guest {
     const x = this.#exports;
     this.#hook = hook;
     this.#errorMessage = undefined;
+    this.#options.beforeCall?.();
     this.#setFuel();
     const fuelBefore = this.#options.fuel;
     let namePtr = 0;

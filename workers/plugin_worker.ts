@@ -48,7 +48,8 @@ async function init(m: InitMessage): Promise<void> {
     return;
   }
   try {
-    const imports = hostImports(m);
+    const quota = { events: 0, eventBytes: 0 };
+    const imports = hostImports(m, quota);
     guest = new Guest(m.module, {
       plugin: m.plugin,
       maxPayloadBytes: m.maxPayloadBytes,
@@ -56,6 +57,10 @@ async function init(m: InitMessage): Promise<void> {
       fuel: m.fuel === undefined ? undefined : BigInt(m.fuel),
       importNames: m.importNames,
       imports,
+      beforeCall: () => {
+        quota.events = 0;
+        quota.eventBytes = 0;
+      },
     });
     if (m.checkAbiVersion) assertAbiVersion(guest.abiVersion(), m.plugin);
     reply({ type: "ready", isolation });

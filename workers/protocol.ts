@@ -18,6 +18,25 @@ export interface IsolationReport {
   probes: Record<string, ProbeOutcome>;
 }
 
+/** Bytes before the data of a state channel: i32 slots. */
+export const STATE_HEADER_BYTES = 32;
+
+/**
+ * Slots of a state channel's header. `state` is 0 idle, 1 request pending,
+ * 2 answered; the data area holds the key, then the value.
+ */
+export const StateSlot = { state: 0, op: 1, keyLen: 2, valueLen: 3, status: 4 } as const;
+
+/** State operations. */
+export const StateOp = { get: 1, set: 2, del: 3 } as const;
+
+/** The shared buffer of a plugin's state requests, and its quotas. */
+export interface StateChannel {
+  buffer: SharedArrayBuffer;
+  maxKeyBytes: number;
+  maxValueBytes: number;
+}
+
 /** Host → worker: start the plugin. */
 export interface InitMessage {
   type: "init";
@@ -31,6 +50,16 @@ export interface InitMessage {
   fuel?: number;
   /** Whether `gn_abi_version` must be called to learn the version. */
   checkAbiVersion: boolean;
+  /** Event names the host approved for `gn_event_emit`. */
+  events: string[];
+  /** Caps on events: bytes of one event, events and bytes per call. */
+  maxEventBytes: number;
+  maxEventsPerCall: number;
+  maxEventBytesPerCall: number;
+  /** The state channel, when `state` is granted. */
+  state?: StateChannel;
+  /** How long a state request may wait for the host, in ms. */
+  hostCallTimeoutMs: number;
 }
 
 /** Host → worker: one hook call. */
@@ -43,6 +72,15 @@ export interface CallMessage {
 
 /** Worker → host. */
 export type WorkerReply =
+  | {
+    type: "log";
+    hook: string | undefined;
+    level: "debug" | "info" | "warn" | "error";
+    message: string;
+    invalid?: "pointer" | "level" | "truncated";
+  }
+  | { type: "event"; hook: string | undefined; name: string; data: string }
+  | { type: "state" }
   | { type: "ready"; isolation: IsolationReport }
   | { type: "failed"; isolation: IsolationReport; error: HookErrorRecord }
   | { type: "done"; id: number; body: string | null; fuel?: bigint }

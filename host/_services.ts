@@ -1,0 +1,183 @@
+/**
+ * The host end of the capability host functions: where a plugin's log lines
+ * and events go, and the server of its state requests.
+ *
+ * @module
+ */
+
+import { HookError } from "../abi/errors.ts";
+import { Status } from "../abi/status.ts";
+import {
+  STATE_HEADER_BYTES,
+  type StateChannel,
+  StateOp,
+  StateSlot,
+  type WorkerReply,
+} from "../workers/protocol.ts";
+import type { StateQuotas, StateStore } from "./state.ts";
+
+/** A line a plugin logged with `gn_log`, stamped by the host. */
+export interface LogEntry {
+  /** The plugin that logged it. */
+  plugin: string;
+  /** The hook it was handling, if any. */
+  hook?: string;
+  /** Its level. */
+  level: "debug" | "info" | "warn" | "error";
+  /** The text, control characters replaced by spaces, at most 4 KiB. */
+  message: string;
+  /** Set when the call was malformed: a bad pointer, an unknown level, a message cut short. */
+  invalid?: "pointer" | "level" | "truncated";
+}
+
+/** An event a plugin appended with `gn_event_emit`. */
+export interface PluginEvent {
+  /** The plugin that emitted it. */
+  plugin: string;
+  /** The hook it was handling, if any. */
+  hook?: string;
+  /** The event name (approved by the host for this plugin). */
+  name: string;
+  /** The data, as UTF-8 text. */
+  data: string;
+}
+
+/** What one plugin's worker messages are delivered to. */
+export interface PluginServices {
+  log(entry: LogEntry): void;
+  event(event: PluginEvent): void;
+  /** Serves the pending request of a state channel. */
+  state?: StateServer;
+}
+
+/** Serves state requests from one worker's channel against a store, with quotas. */
+export class StateServer {
+  readonly #plugin: string;
+  readonly #store: StateStore;
+  readonly #quotas: StateQuotas;
+  readonly #onError: (e: HookError) => void;
+
+  constructor(
+    plugin: string,
+    store: StateStore,
+    quotas: StateQuotas,
+    onError: (e: HookError) => void,
+  ) {
+    this.#plugin = plugin;
+    this.#store = store;
+    this.#quotas = quotas;
+    this.#onError = onError;
+  }
+
+  /** A fresh channel for one worker. */
+  channel(): StateChannel {
+    return {
+      buffer: new SharedArrayBuffer(
+        STATE_HEADER_BYTES + this.#quotas.maxKeyBytes + this.#quotas.maxValueBytes,
+      ),
+      maxKeyBytes: this.#quotas.maxKeyBytes,
+      maxValueBytes: this.#quotas.maxValueBytes,
+    };
+  }
+
+  /**
+   * Answers the request pending in `channel`. Never blocks: a slow store only
+   * keeps the worker parked (and the call's deadline still applies).
+   */
+  async serve(channel: StateChannel): Promise<void> {
+    const ctrl = new Int32Array(channel.buffer, 0, STATE_HEADER_BYTES / 4);
+    const data = new Uint8Array(channel.buffer, STATE_HEADER_BYTES);
+    if (Atomics.load(ctrl, StateSlot.state) !== 1) return;
+    const op = ctrl[StateSlot.op];
+    const keyLen = ctrl[StateSlot.keyLen];
+    const valueLen = ctrl[StateSlot.valueLen];
+    let status: number = Status.ok;
+    let outLen = 0;
+    try {
+      if (keyLen < 1 || keyLen > this.#quotas.maxKeyBytes) throw new RangeError("bad key length");
+      const key = new TextDecoder("utf-8", { fatal: true }).decode(data.slice(0, keyLen));
+      switch (op) {
+        case StateOp.get: {
+          const v = await this.#store.get(this.#plugin, key);
+          if (v === undefined) status = 0;
+          else if (v.length > this.#quotas.maxValueBytes) status = Status.quota_exceeded;
+          else {
+            data.set(v, keyLen);
+            outLen = v.length;
+            status = 1;
+          }
+          break;
+        }
+        case StateOp.set: {
+          if (valueLen < 0 || valueLen > this.#quotas.maxValueBytes) {
+            status = Status.quota_exceeded;
+            break;
+          }
+          const value = data.slice(keyLen, keyLen + valueLen);
+          if (
+            !(await this.#store.has(this.#plugin, key)) &&
+            (await this.#store.count(this.#plugin)) >= this.#quotas.maxKeys
+          ) {
+            status = Status.quota_exceeded;
+            break;
+          }
+          await this.#store.set(this.#plugin, key, value);
+          break;
+        }
+        case StateOp.del:
+          await this.#store.delete(this.#plugin, key);
+          break;
+        default:
+          status = Status.bad_payload;
+      }
+    } catch (cause) {
+      status = cause instanceof RangeError || cause instanceof TypeError
+        ? Status.bad_payload
+        : Status.guest_error;
+      if (status === Status.guest_error) {
+        this.#onError(
+          new HookError("handler_failed", `State store failed for plugin "${this.#plugin}"`, {
+            plugin: this.#plugin,
+            cause,
+          }),
+        );
+      }
+    }
+    ctrl[StateSlot.status] = status;
+    ctrl[StateSlot.valueLen] = outLen;
+    Atomics.store(ctrl, StateSlot.state, 2);
+    Atomics.notify(ctrl, StateSlot.state);
+  }
+}
+
+/**
+ * Delivers a worker's service message.
+ *
+ * @returns `true` when `m` was a service message.
+ */
+export function deliver(
+  plugin: string,
+  m: WorkerReply,
+  services: PluginServices | undefined,
+  channel: StateChannel | undefined,
+): boolean {
+  switch (m.type) {
+    case "log":
+      services?.log({
+        plugin,
+        hook: m.hook,
+        level: m.level,
+        message: m.message,
+        ...(m.invalid ? { invalid: m.invalid } : {}),
+      });
+      return true;
+    case "event":
+      services?.event({ plugin, hook: m.hook, name: m.name, data: m.data });
+      return true;
+    case "state":
+      if (services?.state && channel) void services.state.serve(channel);
+      return true;
+    default:
+      return false;
+  }
+}
