@@ -28,8 +28,8 @@ export interface InstanceSpec {
   maxResponseBytes: number;
   fuel?: number;
   checkAbiVersion: boolean;
-  /** Deadline for spawn + compile + instantiate + start, in ms. */
-  startTimeoutMs: number;
+  /** Deadline for spawning the worker and its self-test, in ms. */
+  bootTimeoutMs: number;
   /** The embedder says Deno runs with `--unstable-worker-options`. */
   unstableWorkerOptions: boolean;
   /** Where log lines, events and state requests go. */
@@ -68,6 +68,10 @@ export interface Transport {
   call(hook: string, payload: string): Promise<CallOutcome>;
   /** Stops the worker; a call in flight rejects with `error`. */
   terminate(error: HookError): void;
+  /** Test hook: makes the worker fail as a crash would. */
+  crash(): void;
+  /** Called once when the worker dies on its own (not by `terminate`). */
+  onDeath: ((error: HookError) => void) | undefined;
 }
 
 const WORKER_URL = new URL("../workers/plugin_worker.ts", import.meta.url);
@@ -139,7 +143,7 @@ export async function startInstance(
     hostCallTimeoutMs: spec.timeoutMs,
   };
   try {
-    const report = await transport.start(init, spec.startTimeoutMs);
+    const report = await transport.start(init, spec.bootTimeoutMs, spec.timeoutMs);
     return {
       transport,
       isolation: { ...report, workerOptions, remoteImport: remoteImportPossible() },
@@ -160,9 +164,12 @@ class MessageTransport implements Transport {
   readonly #worker: Worker;
   readonly #plugin: string;
   #pending: Pending | undefined;
-  #starting: { resolve(r: IsolationReport): void; reject(e: HookError): void } | undefined;
+  #starting:
+    | { booted(): void; resolve(r: IsolationReport): void; reject(e: HookError): void }
+    | undefined;
   #nextId = 1;
   #dead: HookError | undefined;
+  onDeath: ((error: HookError) => void) | undefined;
 
   constructor(
     worker: Worker,
@@ -184,19 +191,30 @@ class MessageTransport implements Transport {
     };
   }
 
-  start(init: InitMessage, timeoutMs: number): Promise<IsolationReport> {
+  /**
+   * Waits for the worker's self-test (`bootMs`), then sends the module and
+   * waits for instantiation and the start function (`startMs`, the plugin's
+   * own deadline).
+   */
+  start(init: InitMessage, bootMs: number, startMs: number): Promise<IsolationReport> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      let timer = setTimeout(() => fail("spawning its worker", bootMs), bootMs);
+      const fail = (what: string, ms: number) => {
         this.#starting = undefined;
         reject(
           new HookError(
             "timeout",
-            `Cannot start plugin "${this.#plugin}": start-up took longer than ${timeoutMs} ms`,
+            `Cannot start plugin "${this.#plugin}": ${what} took longer than ${ms} ms`,
             { plugin: this.#plugin },
           ),
         );
-      }, timeoutMs);
+      };
       this.#starting = {
+        booted: () => {
+          clearTimeout(timer);
+          timer = setTimeout(() => fail("instantiating it and running its start function", startMs), startMs);
+          this.#worker.postMessage(init);
+        },
         resolve: (r) => {
           clearTimeout(timer);
           resolve(r);
@@ -206,8 +224,12 @@ class MessageTransport implements Transport {
           reject(e);
         },
       };
-      this.#worker.postMessage(init);
     });
+  }
+
+  /** Test hook: makes the worker throw an uncaught exception. */
+  crash(): void {
+    this.#worker.postMessage({ type: "crash" });
   }
 
   call(hook: string, payload: string): Promise<CallOutcome> {
@@ -229,6 +251,9 @@ class MessageTransport implements Transport {
 
   #onReply(r: WorkerReply): void {
     switch (r.type) {
+      case "booted":
+        this.#starting?.booted();
+        return;
       case "ready":
         this.#starting?.resolve(r.isolation);
         this.#starting = undefined;
@@ -259,8 +284,10 @@ class MessageTransport implements Transport {
   }
 
   #crash(message: string, cause?: unknown): void {
+    if (this.#dead !== undefined) return;
     const error = new HookError("worker_crashed", message, { plugin: this.#plugin, cause });
     this.terminate(error);
+    this.onDeath?.(error);
   }
 
   terminate(error: HookError): void {

@@ -14,7 +14,12 @@ import {
   StateSlot,
   type WorkerReply,
 } from "../workers/protocol.ts";
-import type { StateQuotas, StateStore } from "./state.ts";
+import {
+  DEFAULT_STATE_QUOTAS,
+  MemoryStateStore,
+  type StateQuotas,
+  type StateStore,
+} from "./state.ts";
 
 /** A line a plugin logged with `gn_log`, stamped by the host. */
 export interface LogEntry {
@@ -180,4 +185,29 @@ export function deliver(
     default:
       return false;
   }
+}
+
+/** Writes a plugin's log line to the console, at its level. */
+export function consoleLog(e: LogEntry): void {
+  const line = `[${e.plugin}${e.hook ? `:${e.hook}` : ""}] ${e.message}${
+    e.invalid ? ` (invalid ${e.invalid})` : ""
+  }`;
+  if (e.level === "error") console.error(line);
+  else if (e.level === "warn") console.warn(line);
+  else if (e.level === "info") console.info(line);
+  else console.debug(line);
+}
+
+/**
+ * Services for a plugin loaded without a host: logs to the console, events
+ * dropped, state in a private in-memory store when `state` is granted.
+ */
+export function defaultServices(plugin: string, granted: ReadonlySet<string>): PluginServices {
+  return {
+    log: consoleLog,
+    event: () => {},
+    state: granted.has("state")
+      ? new StateServer(plugin, new MemoryStateStore(), DEFAULT_STATE_QUOTAS, () => {})
+      : undefined,
+  };
 }

@@ -22,7 +22,13 @@ import {
 } from "./manifest.ts";
 import { Plugin, type PluginHandle } from "./plugin.ts";
 import type { IsolationInfo } from "./_instance.ts";
-import { type LogEntry, type PluginEvent, type PluginServices, StateServer } from "./_services.ts";
+import {
+  consoleLog,
+  type LogEntry,
+  type PluginEvent,
+  type PluginServices,
+  StateServer,
+} from "./_services.ts";
 import { DEFAULT_STATE_QUOTAS, MemoryStateStore, type StateQuotas, type StateStore } from "./state.ts";
 
 /** Options of {@linkcode PluginHost.create}. */
@@ -114,16 +120,6 @@ interface Loaded {
   info: PluginInfo;
   plugin: Plugin;
   unsubscribe: (() => void)[];
-}
-
-function consoleLog(e: LogEntry): void {
-  const line = `[${e.plugin}${e.hook ? `:${e.hook}` : ""}] ${e.message}${
-    e.invalid ? ` (invalid ${e.invalid})` : ""
-  }`;
-  if (e.level === "error") console.error(line);
-  else if (e.level === "warn") console.warn(line);
-  else if (e.level === "info") console.info(line);
-  else console.debug(line);
 }
 
 /** At most this many compiled modules are kept for reloads. */

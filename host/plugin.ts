@@ -18,7 +18,7 @@ import {
 import type { Capability } from "../abi/imports.ts";
 import { checkModule, type ModuleReport } from "../abi/module_check.ts";
 import { COST_MODEL_VERSION, meter } from "../meter/mod.ts";
-import type { PluginServices } from "./_services.ts";
+import { defaultServices, type PluginServices } from "./_services.ts";
 import {
   type CallOutcome,
   type InstanceSpec,
@@ -42,8 +42,8 @@ export interface PluginOptions {
   maxResponseBytes?: number;
   /** Wall-clock deadline per call, in ms. @default {1000} */
   timeoutMs?: number;
-  /** Deadline for starting an instance (spawn, instantiate, start function), in ms. @default {5000} */
-  startTimeoutMs?: number;
+  /** Deadline for spawning a worker and its isolation self-test, in ms. @default {10000} */
+  bootTimeoutMs?: number;
   /**
    * Fuel per call (and for the start function). The module is instrumented
    * at load; `false` runs it unmetered. @default {10000000}
@@ -81,6 +81,9 @@ export interface PluginOptions {
   /** Called when the plugin is quarantined. */
   onQuarantine?: (error: HookError) => void;
 }
+
+/** Test hook: `plugin[CRASH_FOR_TESTS]()` makes its first live worker crash. */
+export const CRASH_FOR_TESTS: unique symbol = Symbol("gn.crashForTests");
 
 /** Codes that mean the instance itself failed (counted towards quarantine, instance replaced or recycled). */
 const INSTANCE_FAILURES: ReadonlySet<HookErrorCode> = new Set([
@@ -179,7 +182,8 @@ export class Plugin implements PluginHandle {
     this.#maxPayload = spec.maxPayloadBytes;
     this.#timeoutMs = options.timeoutMs ?? 1000;
     const n = Math.max(1, options.instances ?? 1);
-    this.#slots = [{ transport: first.transport, busy: false, starting: undefined }];
+    this.#slots = [{ transport: undefined, busy: false, starting: undefined }];
+    this.#attach(this.#slots[0], first.transport);
     for (let i = 1; i < n; i++) {
       this.#slots.push({ transport: undefined, busy: false, starting: undefined });
     }
@@ -242,9 +246,9 @@ export class Plugin implements PluginHandle {
       maxResponseBytes: options.maxResponseBytes ?? DEFAULT_CAP_BYTES,
       fuel,
       checkAbiVersion: report.hasAbiVersionExport && report.abiVersion === undefined,
-      startTimeoutMs: options.startTimeoutMs ?? 5000,
+      bootTimeoutMs: options.bootTimeoutMs ?? 10_000,
       unstableWorkerOptions: options.unstableWorkerOptions ?? false,
-      services: options.services,
+      services: options.services ?? defaultServices(plugin, granted),
       events: [...(options.events ?? [])],
       maxEventBytes: options.maxEventBytes ?? 65536,
       maxEventsPerCall: options.maxEventsPerCall ?? 100,
@@ -258,6 +262,11 @@ export class Plugin implements PluginHandle {
   /** The compiled module (for caches). */
   get module(): WebAssembly.Module {
     return this.#spec.module;
+  }
+
+  /** Test hook: crashes the first live worker. */
+  [CRASH_FOR_TESTS](): void {
+    this.#slots.find((s) => s.transport !== undefined)?.transport?.crash();
   }
 
   /** Whether the plugin is quarantined. */
@@ -393,7 +402,7 @@ export class Plugin implements PluginHandle {
           transport.terminate(this.#closed);
           return;
         }
-        slot.transport = transport;
+        this.#attach(slot, transport);
         this.#pump();
       },
       (e: HookError) => {
@@ -402,6 +411,18 @@ export class Plugin implements PluginHandle {
       },
     );
     return slot.starting;
+  }
+
+  /** Puts a live transport in a slot; a worker that dies while idle is replaced at once. */
+  #attach(slot: Slot, transport: Transport): void {
+    slot.transport = transport;
+    transport.onDeath = (error) => {
+      if (slot.transport !== transport) return;
+      if (!slot.busy) {
+        // idle: no call will notice, so count it and replace it now
+        this.#onFailure(slot, transport, error);
+      }
+    };
   }
 
   #run(slot: Slot, job: Job): void {

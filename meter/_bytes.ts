@@ -83,6 +83,32 @@ export class ByteWriter {
     this.#len += src.length;
   }
 
+  /** Appends `src[start, end)` (short ranges without allocating a view). */
+  range(src: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    if (n <= 0) return;
+    this.#reserve(n);
+    if (n > 64) {
+      this.#buf.set(src.subarray(start, end), this.#len);
+      this.#len += n;
+      return;
+    }
+    const buf = this.#buf;
+    let len = this.#len;
+    for (let i = start; i < end; i++) buf[len++] = src[i];
+    this.#len = len;
+  }
+
+  /** Forgets what was written, keeping the storage. */
+  reset(): void {
+    this.#len = 0;
+  }
+
+  /** The bytes written, without copying: valid until the next write. */
+  view(): Uint8Array {
+    return this.#buf.subarray(0, this.#len);
+  }
+
   /** Appends an unsigned LEB128 integer (0 ≤ v < 2³²). */
   u32(v: number): void {
     this.#reserve(5);
@@ -101,6 +127,18 @@ export class ByteWriter {
       const b = Number(v & 0x7fn);
       v >>= 7n;
       const done = (v === 0n && (b & 0x40) === 0) || (v === -1n && (b & 0x40) !== 0);
+      this.#buf[this.#len++] = done ? b : b | 0x80;
+      if (done) return;
+    }
+  }
+
+  /** Appends a signed LEB128 integer from a non-negative safe integer (fast path of `s64`). */
+  sNonNegative(v: number): void {
+    this.#reserve(8);
+    for (;;) {
+      const b = v % 128;
+      v = Math.floor(v / 128);
+      const done = v === 0 && (b & 0x40) === 0;
       this.#buf[this.#len++] = done ? b : b | 0x80;
       if (done) return;
     }

@@ -103,6 +103,26 @@ export const SECTION_RANK: Readonly<Record<number, number>> = {
 /** The prefix reserved for names the meter adds. */
 export const RESERVED_PREFIX = "__gn_";
 
+const RESERVED_BYTES = new TextEncoder().encode(RESERVED_PREFIX);
+
+/**
+ * Reads a name and tells whether it starts with {@linkcode RESERVED_PREFIX},
+ * without decoding it (the engine's validator checks the UTF-8).
+ */
+function readNameIsReserved(r: ByteReader): boolean {
+  const name = r.bytesN(r.u32());
+  if (name.length < RESERVED_BYTES.length) return false;
+  for (let i = 0; i < RESERVED_BYTES.length; i++) {
+    if (name[i] !== RESERVED_BYTES[i]) return false;
+  }
+  return true;
+}
+
+function nameAt(bytes: Uint8Array, at: number): string {
+  const r = new ByteReader(bytes, at);
+  return new TextDecoder().decode(r.bytesN(r.u32()));
+}
+
 function reserved(kind: string, name: string, at: number): HookError {
   return new HookError(
     "invalid_module",
@@ -211,7 +231,7 @@ export function parseModule(bytes: Uint8Array): ParsedModule {
     m.sections.push({ id, start, contentStart, end });
     switch (id) {
       case 0:
-        s.name();
+        s.bytesN(s.u32()); // the name
         break;
       case 1:
         for (let n = s.u32(), i = 0; n > 0; n--, i++) {
@@ -249,8 +269,7 @@ export function parseModule(bytes: Uint8Array): ParsedModule {
       case 7:
         for (let n = s.u32(); n > 0; n--) {
           const at = s.pos;
-          const name = s.name();
-          if (name.startsWith(RESERVED_PREFIX)) throw reserved("export", name, at);
+          if (readNameIsReserved(s)) throw reserved("export", nameAt(bytes, at), at);
           const kind = s.byte();
           if (kind === 4) throw unsupported("exception handling", "a tag export", "the module", at);
           if (kind > 4) throw unknown(`export kind ${kind}`, "the module", at);
@@ -301,11 +320,11 @@ export function parseModule(bytes: Uint8Array): ParsedModule {
 
 function readImport(r: ByteReader, m: ParsedModule): void {
   const at = r.pos;
-  const module = r.name();
-  const name = r.name();
-  if (module.startsWith(RESERVED_PREFIX)) throw reserved("import module", module, at);
-  if (name.startsWith(RESERVED_PREFIX)) throw reserved("import", name, at);
-  const where = `import "${module}" "${name}"`;
+  if (readNameIsReserved(r)) throw reserved("import module", nameAt(r.bytes, at), at);
+  const fieldAt = r.pos;
+  if (readNameIsReserved(r)) throw reserved("import", nameAt(r.bytes, fieldAt), at);
+  const where = `import ${m.importedFuncs + m.importedTables + m.importedMemories +
+    m.importedGlobals} ("${nameAt(r.bytes, at)}" "${nameAt(r.bytes, fieldAt)}")`;
   const kind = r.byte();
   switch (kind) {
     case 0:

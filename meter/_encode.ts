@@ -77,10 +77,14 @@ export function layoutOf(m: ParsedModule, strategy: Strategy): Layout {
  *
  * @param m The parsed module.
  * @param layout The layout.
- * @returns The new bodies, in order.
+ * @returns The new bodies, each prefixed with its size, concatenated.
  */
-export function instrumentBodies(m: ParsedModule, layout: Layout): Uint8Array[] {
-  return m.bodies.map((b, i) =>
+export function instrumentBodies(m: ParsedModule, layout: Layout): Uint8Array {
+  const out = new ByteWriter(m.bytes.length * 2 + 64);
+  const scratch = new ByteWriter(1024);
+  for (let i = 0; i < m.bodies.length; i++) {
+    const b = m.bodies[i];
+    scratch.reset();
     instrumentBody(
       m.bytes,
       b.start,
@@ -88,8 +92,27 @@ export function instrumentBodies(m: ParsedModule, layout: Layout): Uint8Array[] 
       m.typeParams[m.funcTypes[i]],
       layout,
       `function ${b.index}`,
-    )
-  );
+      scratch,
+    );
+    out.u32(scratch.length);
+    out.bytes(scratch.view());
+  }
+  return out.finish();
+}
+
+/**
+ * Encodes function bodies as `instrumentBodies` returns them.
+ *
+ * @param bodies Bodies (locals and code).
+ * @returns Each prefixed with its size, concatenated.
+ */
+export function sizePrefixed(bodies: Uint8Array[]): Uint8Array {
+  const out = new ByteWriter();
+  for (const body of bodies) {
+    out.u32(body.length);
+    out.bytes(body);
+  }
+  return out.finish();
 }
 
 /**
@@ -205,7 +228,7 @@ function setBody(g: number): Uint8Array {
  * Assembles the output module.
  *
  * @param m The parsed module.
- * @param bodies Instrumented bodies (when `options.fuel`), else `null`.
+ * @param bodies Instrumented bodies, size-prefixed (when `options.fuel`), else `null`.
  * @param layout The layout.
  * @param options The normalised options.
  * @returns The bytes and whether the start function became `__gn_start`.
@@ -213,7 +236,7 @@ function setBody(g: number): Uint8Array {
  */
 export function assemble(
   m: ParsedModule,
-  bodies: Uint8Array[] | null,
+  bodies: Uint8Array | null,
   layout: Layout,
   options: RewriteOptions,
 ): { bytes: Uint8Array<ArrayBuffer>; hasStart: boolean } {
@@ -295,7 +318,8 @@ export function assemble(
     replaced.set(8, null);
     {
       const w = new ByteWriter(bytes.length + 1024);
-      w.u32(bodies.length + layout.helperCount);
+      w.u32(m.bodies.length + layout.helperCount);
+      w.bytes(bodies);
       const helpers = [
         getBody(g),
         setBody(g),
@@ -304,7 +328,7 @@ export function assemble(
         chargeBody(g, COSTS.tableElement),
       ];
       if (layout.helperCount === 6) helpers.push(staticChargeBody(g));
-      for (const body of [...bodies, ...helpers]) {
+      for (const body of helpers) {
         w.u32(body.length);
         w.bytes(body);
       }

@@ -46,7 +46,7 @@
  */
 
 import { ByteReader } from "../abi/_wasm_reader.ts";
-import { ByteWriter } from "./_bytes.ts";
+import type { ByteWriter } from "./_bytes.ts";
 import {
   type Instr,
   K_BLOCK,
@@ -109,14 +109,13 @@ const MAX_LOCALS = 50_000;
 
 const FUNC = -1;
 
-interface Region {
-  cost: number;
-}
+/** No region: the code is dead. */
+const DEAD = -1;
 
 interface Frame {
   kind: number;
-  /** The region the construct started in; `null` if it started in dead code. */
-  outer: Region | null;
+  /** The region the construct started in, or {@linkcode DEAD}. */
+  outer: number;
   /** Some branch inside leaves the construct. */
   escapes: boolean;
   /** Some path reaches the `end` (a branch to the label, or a fall-through of the then-arm). */
@@ -124,24 +123,21 @@ interface Frame {
   hasElse: boolean;
 }
 
+// Insertions, by type; the argument is a region, a helper index or unused.
 /** Function entry: load the counter, charge the entry region, check. */
 const I_ENTRY = 0;
-/** A region's charge; `flag`: a loop header (always checked). */
+/** A region's charge. */
 const I_CHARGE = 1;
-/** Write the counter back to the global (local mode); `flag`: check it too (deferred checks). */
-const I_SYNC = 2;
+/** A loop header's charge: always checked. */
+const I_CHARGE_LOOP = 2;
+/** Write the counter back to the global (local mode). */
+const I_SYNC = 3;
+/** Write the counter back and, with deferred checks, check it. */
+const I_SYNC_CHECK = 4;
 /** Reload the counter from the global after a call (local mode). */
-const I_RELOAD = 3;
+const I_RELOAD = 5;
 /** Call a dynamic-charge helper. */
-const I_DYNAMIC = 4;
-
-interface Insert {
-  pos: number;
-  type: number;
-  region: Region | null;
-  flag: boolean;
-  helper: number;
-}
+const I_DYNAMIC = 6;
 
 function cost(instr: Instr): number {
   switch (instr.kind) {
@@ -194,7 +190,7 @@ export function checkBody(bytes: Uint8Array, start: number, end: number, where: 
  * @param params Number of parameters of the function.
  * @param ctx Indices and mode.
  * @param where For messages, e.g. `function 3`.
- * @returns The new body (locals and code, without the size prefix).
+ * @param w Receives the new body (locals and code, without the size prefix).
  */
 export function instrumentBody(
   bytes: Uint8Array,
@@ -203,7 +199,8 @@ export function instrumentBody(
   params: number,
   ctx: InstrumentContext,
   where: string,
-): Uint8Array {
+  w: ByteWriter,
+): void {
   const r = new ByteReader(bytes, start, end);
   const groups = r.u32();
   const localsStart = r.pos;
@@ -214,26 +211,31 @@ export function instrumentBody(
   }
   const codeStart = r.pos;
 
-  const inserts: Insert[] = [];
-  const insert = (pos: number, type: number, region: Region | null, flag = false, helper = 0) => {
-    inserts.push({ pos, type, region, flag, helper });
+  // Region costs by region id, and insertions as parallel arrays (this is
+  // the hot loop of the meter: no allocation per instruction).
+  const costs: number[] = [0];
+  const insPos: number[] = [codeStart];
+  const insType: number[] = [I_ENTRY];
+  const insArg: number[] = [0];
+  const insert = (pos: number, type: number, arg: number): void => {
+    insPos.push(pos);
+    insType.push(type);
+    insArg.push(arg);
   };
-  const entry: Region = { cost: 0 };
-  insert(codeStart, I_ENTRY, entry);
-  let cur: Region | null = entry;
+  let cur = 0;
   const frames: Frame[] = [{
     kind: FUNC,
-    outer: null,
+    outer: DEAD,
     escapes: false,
     reachEnd: false,
     hasElse: false,
   }];
   let hasLoop = false;
 
-  const newRegion = (pos: number, loopHeader = false): Region => {
-    const region = { cost: 0 };
-    insert(pos, I_CHARGE, region, loopHeader);
-    return region;
+  const newRegion = (pos: number, type = I_CHARGE): number => {
+    costs.push(0);
+    insert(pos, type, costs.length - 1);
+    return costs.length - 1;
   };
   /** Records a branch to `depth`; returns whether it leaves the function. */
   const branch = (depth: number, at: number): boolean => {
@@ -253,7 +255,7 @@ export function instrumentBody(
   while (frames.length > 0) {
     const at = r.pos;
     readInstr(r, instr, where);
-    if (cur !== null) cur.cost += cost(instr);
+    if (cur !== DEAD) costs[cur] += cost(instr);
     switch (instr.kind) {
       case K_PLAIN:
         break;
@@ -262,87 +264,87 @@ export function instrumentBody(
         break;
       case K_LOOP:
         frames.push({ kind: K_LOOP, outer: cur, escapes: false, reachEnd: false, hasElse: false });
-        if (cur !== null) {
+        if (cur !== DEAD) {
           hasLoop = true;
-          cur = newRegion(r.pos, true);
+          cur = newRegion(r.pos, I_CHARGE_LOOP);
         }
         break;
       case K_IF:
         frames.push({ kind: K_IF, outer: cur, escapes: false, reachEnd: false, hasElse: false });
-        if (cur !== null) cur = newRegion(r.pos);
+        if (cur !== DEAD) cur = newRegion(r.pos);
         break;
       case K_ELSE: {
         const f = frames[frames.length - 1];
         if (f.kind !== K_IF || f.hasElse) throw unknown("else", where, at);
         f.hasElse = true;
-        if (cur !== null) f.reachEnd = true;
-        cur = f.outer !== null ? newRegion(r.pos) : null;
+        if (cur !== DEAD) f.reachEnd = true;
+        cur = f.outer !== DEAD ? newRegion(r.pos) : DEAD;
         break;
       }
       case K_END: {
         const f = frames.pop()!;
         if (f.kind === FUNC) {
-          if (cur !== null) insert(at, I_SYNC, null, true);
+          if (cur !== DEAD) insert(at, I_SYNC_CHECK, 0);
           break;
         }
-        const reachable = f.outer !== null &&
-          (cur !== null || f.reachEnd || (f.kind === K_IF && !f.hasElse));
-        if (!reachable) cur = null;
+        const reachable = f.outer !== DEAD &&
+          (cur !== DEAD || f.reachEnd || (f.kind === K_IF && !f.hasElse));
+        if (!reachable) cur = DEAD;
         else if (!f.escapes) cur = f.outer;
         else cur = newRegion(r.pos);
         break;
       }
       case K_BR:
-        if (cur !== null && branch(instr.index, at)) insert(at, I_SYNC, null, true);
-        cur = null;
+        if (cur !== DEAD && branch(instr.index, at)) insert(at, I_SYNC_CHECK, 0);
+        cur = DEAD;
         break;
       case K_BR_IF:
-        if (cur !== null) {
-          if (branch(instr.index, at)) insert(at, I_SYNC, null, true);
+        if (cur !== DEAD) {
+          if (branch(instr.index, at)) insert(at, I_SYNC_CHECK, 0);
           cur = newRegion(r.pos);
         }
         break;
       case K_BR_TABLE:
-        if (cur !== null) {
+        if (cur !== DEAD) {
           let leaves = false;
           for (const depth of instr.labels) leaves = branch(depth, at) || leaves;
-          if (leaves) insert(at, I_SYNC, null, true);
+          if (leaves) insert(at, I_SYNC_CHECK, 0);
         }
-        cur = null;
+        cur = DEAD;
         break;
       case K_RETURN:
       case K_RETURN_CALL:
       case K_RETURN_CALL_INDIRECT:
-        if (cur !== null) {
+        if (cur !== DEAD) {
           escapeAll();
-          insert(at, I_SYNC, null, true);
+          insert(at, I_SYNC_CHECK, 0);
         }
-        cur = null;
+        cur = DEAD;
         break;
       case K_UNREACHABLE:
-        cur = null;
+        cur = DEAD;
         break;
       case K_CALL:
       case K_CALL_INDIRECT:
-        if (cur !== null) {
+        if (cur !== DEAD) {
           // The callee checks at its entry, unless it is an import or unknown.
           const leaves = instr.kind === K_CALL_INDIRECT || instr.index < ctx.importedFuncs;
-          insert(at, I_SYNC, null, leaves);
-          insert(r.pos, I_RELOAD, null);
+          insert(at, leaves ? I_SYNC_CHECK : I_SYNC, 0);
+          insert(r.pos, I_RELOAD, 0);
         }
         break;
       case K_MEMORY_GROW:
       case K_BULK_BYTES:
       case K_TABLE_ELEMS:
-        if (cur !== null) {
+        if (cur !== DEAD) {
           const helper = instr.kind === K_MEMORY_GROW
             ? ctx.chargePages
             : instr.kind === K_BULK_BYTES
             ? ctx.chargeBytes
             : ctx.chargeElements;
-          insert(at, I_SYNC, null);
-          insert(at, I_DYNAMIC, null, false, helper);
-          insert(at, I_RELOAD, null);
+          insert(at, I_SYNC, 0);
+          insert(at, I_DYNAMIC, helper);
+          insert(at, I_RELOAD, 0);
         }
         break;
     }
@@ -356,9 +358,8 @@ export function instrumentBody(
   const fuelLocal = locals;
   const g = ctx.fuelGlobal;
 
-  const w = new ByteWriter(end - start + inserts.length * 16 + 16);
   w.u32(groups + (cached ? 1 : 0));
-  w.bytes(bytes.subarray(localsStart, codeStart));
+  w.range(bytes, localsStart, codeStart);
   if (cached) {
     w.u32(1);
     w.byte(0x7e);
@@ -384,14 +385,14 @@ export function instrumentBody(
   const charge = (amount: number, fromGlobal: boolean, checked: boolean): void => {
     if (strategy === "helper") {
       w.byte(0x42);
-      w.s64(BigInt(amount));
+      w.sNonNegative(amount);
       op(0x10, ctx.chargeStatic);
       return;
     }
     // (global.get G | local.get L); i64.const C; i64.sub
     op(fromGlobal ? 0x23 : 0x20, fromGlobal ? g : fuelLocal);
     w.byte(0x42);
-    w.s64(BigInt(amount));
+    w.sNonNegative(amount);
     w.byte(0x7d);
     if (!cached) {
       op(0x24, g); // global.set G; global.get G; check
@@ -406,27 +407,32 @@ export function instrumentBody(
   };
 
   let copied = codeStart;
-  for (const ins of inserts) {
-    if (ins.pos > copied) {
-      w.bytes(bytes.subarray(copied, ins.pos));
-      copied = ins.pos;
+  for (let i = 0; i < insPos.length; i++) {
+    const pos = insPos[i];
+    if (pos > copied) {
+      w.range(bytes, copied, pos);
+      copied = pos;
     }
-    switch (ins.type) {
+    switch (insType[i]) {
       case I_ENTRY:
-        if (ins.region!.cost > 0) charge(ins.region!.cost, true, true);
+        if (costs[0] > 0) charge(costs[0], true, true);
         else if (cached) {
           op(0x23, g);
           op(0x21, fuelLocal);
         }
         break;
       case I_CHARGE:
-        if (ins.region!.cost > 0) charge(ins.region!.cost, !cached, !deferred || ins.flag);
+      case I_CHARGE_LOOP: {
+        const amount = costs[insArg[i]];
+        if (amount > 0) charge(amount, !cached, !deferred || insType[i] === I_CHARGE_LOOP);
         break;
+      }
       case I_SYNC:
+      case I_SYNC_CHECK:
         if (cached) {
           op(0x20, fuelLocal);
           op(0x24, g);
-          if (deferred && ins.flag) {
+          if (deferred && insType[i] === I_SYNC_CHECK) {
             op(0x20, fuelLocal);
             check(false);
           }
@@ -439,10 +445,9 @@ export function instrumentBody(
         }
         break;
       case I_DYNAMIC:
-        op(0x10, ins.helper);
+        op(0x10, insArg[i]);
         break;
     }
   }
-  w.bytes(bytes.subarray(copied, end));
-  return w.finish();
+  w.range(bytes, copied, end);
 }

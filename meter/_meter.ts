@@ -89,7 +89,7 @@ export function meterWith(
   try {
     const m = parseModule(bytes);
     const layout = layoutOf(m, strategy);
-    let bodies: Uint8Array[] | null = null;
+    let bodies: Uint8Array | null = null;
     if (o.fuel) bodies = instrumentBodies(m, layout);
     else checkBodies(m);
     const view = bytes.buffer instanceof ArrayBuffer

@@ -27,7 +27,7 @@ import {
   readValType,
 } from "./_code.ts";
 import { parseModule } from "./_decode.ts";
-import { assemble, layoutOf } from "./_encode.ts";
+import { assemble, layoutOf, sizePrefixed } from "./_encode.ts";
 import { COSTS } from "./costs.ts";
 
 /** The static price of an instruction kind, straight from the documented table. */
@@ -93,7 +93,7 @@ export function oracle(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
     }
     return w.finish();
   });
-  return assemble(m, bodies, layout, {
+  return assemble(m, sizePrefixed(bodies), layout, {
     fuel: true,
     startFuel: 0n,
     maxMemoryPages: 65536,

@@ -19,6 +19,7 @@ import { hostImports } from "./_host_imports.ts";
 
 const probes = selfTest();
 let guest: Guest | undefined;
+void probes.then((isolation) => reply({ type: "booted", isolation }));
 
 function reply(message: WorkerReply): void {
   self.postMessage(message);
@@ -86,8 +87,12 @@ function call(m: CallMessage): void {
   }
 }
 
-self.onmessage = (e: MessageEvent<InitMessage | CallMessage>) => {
+self.onmessage = (e: MessageEvent<InitMessage | CallMessage | { type: "crash" }>) => {
   const m = e.data;
   if (m.type === "call") call(m);
   else if (m.type === "init") void init(m);
+  else if (m.type === "crash") {
+    // Supervision tests: an uncaught exception, as a real worker failure would raise.
+    throw new Error("Worker crash requested by the host");
+  }
 };

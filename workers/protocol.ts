@@ -81,6 +81,7 @@ export type WorkerReply =
   }
   | { type: "event"; hook: string | undefined; name: string; data: string }
   | { type: "state" }
+  | { type: "booted"; isolation: IsolationReport }
   | { type: "ready"; isolation: IsolationReport }
   | { type: "failed"; isolation: IsolationReport; error: HookErrorRecord }
   | { type: "done"; id: number; body: string | null; fuel?: bigint }
