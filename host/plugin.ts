@@ -225,8 +225,20 @@ export class Plugin implements PluginHandle {
         });
       }
       try {
-        module = await WebAssembly.compile(metered);
+        module = await withDeadline(
+          WebAssembly.compile(metered),
+          options.timeoutMs ?? 1000,
+          () =>
+            new HookError(
+              "timeout",
+              `Cannot load plugin "${plugin}": compiling it took longer than ${
+                options.timeoutMs ?? 1000
+              } ms`,
+              { plugin },
+            ),
+        );
       } catch (cause) {
+        if (cause instanceof HookError) throw cause;
         throw new HookError(
           "invalid_module",
           `Cannot load plugin "${plugin}": the module does not compile: ${
@@ -525,6 +537,15 @@ export class Plugin implements PluginHandle {
       s.transport = undefined;
     }
   }
+}
+
+/** Settles with `p`, or rejects with `error()` after `ms`; clears its timer either way. */
+function withDeadline<T>(p: Promise<T>, ms: number, error: () => HookError): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => timer = setTimeout(() => reject(error()), ms)),
+  ]).finally(() => clearTimeout(timer));
 }
 
 function decodeAnswer<T>(decode: () => T, plugin: string, hook: string): T {

@@ -14,7 +14,14 @@ import { ByteReader } from "../abi/_wasm_reader.ts";
 import { HookError } from "../abi/errors.ts";
 import { ByteWriter } from "./_bytes.ts";
 import { type LimitsInfo, type ParsedModule, SECTION_RANK, type SectionRef } from "./_decode.ts";
-import { checkBody, instrumentBody, type InstrumentContext, type Strategy } from "./_instrument.ts";
+import { newInstr } from "./_code.ts";
+import {
+  checkBody,
+  type InstrumentContext,
+  instrumentBody,
+  Scan,
+  type Strategy,
+} from "./_instrument.ts";
 import { COSTS } from "./costs.ts";
 
 /** The names of the exports the meter adds. */
@@ -69,6 +76,8 @@ export function layoutOf(m: ParsedModule, strategy: Strategy): Layout {
     helperCount: strategy === "helper" ? 6 : 5,
     typeBase: m.typeParams.length,
     strategy,
+    scan: new Scan(),
+    instr: newInstr(),
   };
 }
 

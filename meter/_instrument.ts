@@ -102,6 +102,10 @@ export interface InstrumentContext {
   chargeStatic: number;
   /** Emission mode. */
   strategy: Strategy;
+  /** Scratch state, reused from body to body. */
+  scan: Scan;
+  /** Scratch instruction, reused. */
+  instr: Instr;
 }
 
 /** V8's limit on params + locals of one function. */
@@ -111,17 +115,6 @@ const FUNC = -1;
 
 /** No region: the code is dead. */
 const DEAD = -1;
-
-interface Frame {
-  kind: number;
-  /** The region the construct started in, or {@linkcode DEAD}. */
-  outer: number;
-  /** Some branch inside leaves the construct. */
-  escapes: boolean;
-  /** Some path reaches the `end` (a branch to the label, or a fall-through of the then-arm). */
-  reachEnd: boolean;
-  hasElse: boolean;
-}
 
 // Insertions, by type; the argument is a region, a helper index or unused.
 /** Function entry: load the counter, charge the entry region, check. */
@@ -139,6 +132,83 @@ const I_RELOAD = 5;
 /** Call a dynamic-charge helper. */
 const I_DYNAMIC = 6;
 
+/**
+ * The state of the region analysis of one body, as flat arrays reused from
+ * body to body: the scan is the hot loop of the meter and allocates nothing
+ * per instruction.
+ */
+export class Scan {
+  // Control frames: kind, the region the construct started in (or DEAD),
+  // and flags.
+  frameKind: number[] = [];
+  frameOuter: number[] = [];
+  frameFlags: number[] = [];
+  frames = 0;
+  /** Static cost of each region, by region id. */
+  costs: number[] = [];
+  regions = 0;
+  // Insertions: byte offset, type, argument (region id or helper index).
+  insPos: number[] = [];
+  insType: number[] = [];
+  insArg: number[] = [];
+  inserts = 0;
+
+  reset(): void {
+    this.frames = 0;
+    this.regions = 0;
+    this.inserts = 0;
+  }
+
+  pushFrame(kind: number, outer: number): void {
+    const i = this.frames++;
+    this.frameKind[i] = kind;
+    this.frameOuter[i] = outer;
+    this.frameFlags[i] = 0;
+  }
+
+  insert(pos: number, type: number, arg: number): void {
+    const i = this.inserts++;
+    this.insPos[i] = pos;
+    this.insType[i] = type;
+    this.insArg[i] = arg;
+  }
+
+  /** A new region whose charge sits at `pos`; returns its id. */
+  region(pos: number, type: number): number {
+    const id = this.regions++;
+    this.costs[id] = 0;
+    this.insert(pos, type, id);
+    return id;
+  }
+
+  /**
+   * Records a branch to label `depth`.
+   *
+   * @returns Whether it leaves the function, or -1 if the depth is out of range.
+   */
+  branch(depth: number): number {
+    const t = this.frames - 1 - depth;
+    if (t < 0) return -1;
+    for (let i = t + 1; i < this.frames; i++) this.frameFlags[i] |= ESCAPES;
+    const kind = this.frameKind[t];
+    if (kind === FUNC) return 1;
+    if (kind !== K_LOOP) this.frameFlags[t] |= REACH_END;
+    return 0;
+  }
+
+  /** Records a `return`: every construct is left. */
+  escapeAll(): void {
+    for (let i = 1; i < this.frames; i++) this.frameFlags[i] |= ESCAPES;
+  }
+}
+
+/** Frame flag: some branch inside leaves the construct. */
+const ESCAPES = 1;
+/** Frame flag: some path reaches the `end` (a branch to the label, or a fall-through of an arm). */
+const REACH_END = 2;
+/** Frame flag: the `if` has an `else`. */
+const HAS_ELSE = 4;
+
 function cost(instr: Instr): number {
   switch (instr.kind) {
     case K_BLOCK:
@@ -155,6 +225,12 @@ function cost(instr: Instr): number {
     default:
       return COSTS.instruction;
   }
+}
+
+function leavesFunction(scan: Scan, depth: number, where: string, at: number): boolean {
+  const leaves = scan.branch(depth);
+  if (leaves < 0) throw unknown(`branch depth ${depth}`, where, at);
+  return leaves === 1;
 }
 
 /**
@@ -211,104 +287,79 @@ export function instrumentBody(
   }
   const codeStart = r.pos;
 
-  // Region costs by region id, and insertions as parallel arrays (this is
-  // the hot loop of the meter: no allocation per instruction).
-  const costs: number[] = [0];
-  const insPos: number[] = [codeStart];
-  const insType: number[] = [I_ENTRY];
-  const insArg: number[] = [0];
-  const insert = (pos: number, type: number, arg: number): void => {
-    insPos.push(pos);
-    insType.push(type);
-    insArg.push(arg);
-  };
-  let cur = 0;
-  const frames: Frame[] = [{
-    kind: FUNC,
-    outer: DEAD,
-    escapes: false,
-    reachEnd: false,
-    hasElse: false,
-  }];
+  const scan = ctx.scan;
+  scan.reset();
+  let cur = scan.region(codeStart, I_ENTRY);
+  scan.pushFrame(FUNC, DEAD);
   let hasLoop = false;
 
-  const newRegion = (pos: number, type = I_CHARGE): number => {
-    costs.push(0);
-    insert(pos, type, costs.length - 1);
-    return costs.length - 1;
-  };
-  /** Records a branch to `depth`; returns whether it leaves the function. */
-  const branch = (depth: number, at: number): boolean => {
-    const t = frames.length - 1 - depth;
-    if (t < 0) throw unknown(`branch depth ${depth}`, where, at);
-    for (let i = t + 1; i < frames.length; i++) frames[i].escapes = true;
-    const target = frames[t];
-    if (target.kind === FUNC) return true;
-    if (target.kind !== K_LOOP) target.reachEnd = true;
-    return false;
-  };
-  const escapeAll = (): void => {
-    for (let i = 1; i < frames.length; i++) frames[i].escapes = true;
-  };
-
-  const instr = newInstr();
-  while (frames.length > 0) {
+  const instr = ctx.instr;
+  while (scan.frames > 0) {
     const at = r.pos;
     readInstr(r, instr, where);
-    if (cur !== DEAD) costs[cur] += cost(instr);
+    if (cur !== DEAD) scan.costs[cur] += cost(instr);
     switch (instr.kind) {
       case K_PLAIN:
         break;
       case K_BLOCK:
-        frames.push({ kind: K_BLOCK, outer: cur, escapes: false, reachEnd: false, hasElse: false });
+        scan.pushFrame(K_BLOCK, cur);
         break;
       case K_LOOP:
-        frames.push({ kind: K_LOOP, outer: cur, escapes: false, reachEnd: false, hasElse: false });
+        scan.pushFrame(K_LOOP, cur);
         if (cur !== DEAD) {
           hasLoop = true;
-          cur = newRegion(r.pos, I_CHARGE_LOOP);
+          cur = scan.region(r.pos, I_CHARGE_LOOP);
         }
         break;
       case K_IF:
-        frames.push({ kind: K_IF, outer: cur, escapes: false, reachEnd: false, hasElse: false });
-        if (cur !== DEAD) cur = newRegion(r.pos);
+        scan.pushFrame(K_IF, cur);
+        if (cur !== DEAD) cur = scan.region(r.pos, I_CHARGE);
         break;
       case K_ELSE: {
-        const f = frames[frames.length - 1];
-        if (f.kind !== K_IF || f.hasElse) throw unknown("else", where, at);
-        f.hasElse = true;
-        if (cur !== DEAD) f.reachEnd = true;
-        cur = f.outer !== DEAD ? newRegion(r.pos) : DEAD;
+        const f = scan.frames - 1;
+        if (scan.frameKind[f] !== K_IF || (scan.frameFlags[f] & HAS_ELSE) !== 0) {
+          throw unknown("else", where, at);
+        }
+        scan.frameFlags[f] |= HAS_ELSE | (cur !== DEAD ? REACH_END : 0);
+        cur = scan.frameOuter[f] !== DEAD ? scan.region(r.pos, I_CHARGE) : DEAD;
         break;
       }
       case K_END: {
-        const f = frames.pop()!;
-        if (f.kind === FUNC) {
-          if (cur !== DEAD) insert(at, I_SYNC_CHECK, 0);
+        const f = --scan.frames;
+        const kind = scan.frameKind[f];
+        if (kind === FUNC) {
+          if (cur !== DEAD) scan.insert(at, I_SYNC_CHECK, 0);
           break;
         }
-        const reachable = f.outer !== DEAD &&
-          (cur !== DEAD || f.reachEnd || (f.kind === K_IF && !f.hasElse));
+        const outer = scan.frameOuter[f];
+        const flags = scan.frameFlags[f];
+        const reachable = outer !== DEAD &&
+          (cur !== DEAD || (flags & REACH_END) !== 0 ||
+            (kind === K_IF && (flags & HAS_ELSE) === 0));
         if (!reachable) cur = DEAD;
-        else if (!f.escapes) cur = f.outer;
-        else cur = newRegion(r.pos);
+        else if ((flags & ESCAPES) === 0) cur = outer;
+        else cur = scan.region(r.pos, I_CHARGE);
         break;
       }
       case K_BR:
-        if (cur !== DEAD && branch(instr.index, at)) insert(at, I_SYNC_CHECK, 0);
+        if (cur !== DEAD && leavesFunction(scan, instr.index, where, at)) {
+          scan.insert(at, I_SYNC_CHECK, 0);
+        }
         cur = DEAD;
         break;
       case K_BR_IF:
         if (cur !== DEAD) {
-          if (branch(instr.index, at)) insert(at, I_SYNC_CHECK, 0);
-          cur = newRegion(r.pos);
+          if (leavesFunction(scan, instr.index, where, at)) scan.insert(at, I_SYNC_CHECK, 0);
+          cur = scan.region(r.pos, I_CHARGE);
         }
         break;
       case K_BR_TABLE:
         if (cur !== DEAD) {
           let leaves = false;
-          for (const depth of instr.labels) leaves = branch(depth, at) || leaves;
-          if (leaves) insert(at, I_SYNC_CHECK, 0);
+          for (const depth of instr.labels) {
+            leaves = leavesFunction(scan, depth, where, at) || leaves;
+          }
+          if (leaves) scan.insert(at, I_SYNC_CHECK, 0);
         }
         cur = DEAD;
         break;
@@ -316,8 +367,8 @@ export function instrumentBody(
       case K_RETURN_CALL:
       case K_RETURN_CALL_INDIRECT:
         if (cur !== DEAD) {
-          escapeAll();
-          insert(at, I_SYNC_CHECK, 0);
+          scan.escapeAll();
+          scan.insert(at, I_SYNC_CHECK, 0);
         }
         cur = DEAD;
         break;
@@ -329,8 +380,8 @@ export function instrumentBody(
         if (cur !== DEAD) {
           // The callee checks at its entry, unless it is an import or unknown.
           const leaves = instr.kind === K_CALL_INDIRECT || instr.index < ctx.importedFuncs;
-          insert(at, leaves ? I_SYNC_CHECK : I_SYNC, 0);
-          insert(r.pos, I_RELOAD, 0);
+          scan.insert(at, leaves ? I_SYNC_CHECK : I_SYNC, 0);
+          scan.insert(r.pos, I_RELOAD, 0);
         }
         break;
       case K_MEMORY_GROW:
@@ -342,9 +393,9 @@ export function instrumentBody(
             : instr.kind === K_BULK_BYTES
             ? ctx.chargeBytes
             : ctx.chargeElements;
-          insert(at, I_SYNC, 0);
-          insert(at, I_DYNAMIC, helper);
-          insert(at, I_RELOAD, 0);
+          scan.insert(at, I_SYNC, 0);
+          scan.insert(at, I_DYNAMIC, helper);
+          scan.insert(at, I_RELOAD, 0);
         }
         break;
     }
@@ -406,8 +457,9 @@ export function instrumentBody(
     }
   };
 
+  const { costs, insPos, insType, insArg } = scan;
   let copied = codeStart;
-  for (let i = 0; i < insPos.length; i++) {
+  for (let i = 0; i < scan.inserts; i++) {
     const pos = insPos[i];
     if (pos > copied) {
       w.range(bytes, copied, pos);
@@ -415,7 +467,7 @@ export function instrumentBody(
     }
     switch (insType[i]) {
       case I_ENTRY:
-        if (costs[0] > 0) charge(costs[0], true, true);
+        if (costs[insArg[i]] > 0) charge(costs[insArg[i]], true, true);
         else if (cached) {
           op(0x23, g);
           op(0x21, fuelLocal);

@@ -268,18 +268,25 @@ export class Guest {
       mem.set(name, namePtr);
       mem.set(payload, payloadPtr);
       const packed = x.gn_handle_hook(namePtr, name.length, payloadPtr, payload.length);
-      return this.#answer(packed, hook, read);
+      const result = this.#answer(packed, hook, read);
+      // On success the frees are part of the call: metered, and a trap in them fails it.
+      const p = payloadPtr;
+      payloadPtr = 0;
+      x.gn_free(p, payload.length);
+      const n = namePtr;
+      namePtr = 0;
+      x.gn_free(n, name.length);
+      return result;
     } catch (cause) {
       failure = cause instanceof HookError ? cause : this.#fault(cause, hook);
       throw failure;
     } finally {
+      // Error paths: free what is still held, best effort (the instance may be recycled).
+      if (payloadPtr !== 0) this.#free(payloadPtr, payload.length);
+      if (namePtr !== 0) this.#free(namePtr, name.length);
       if (fuelBefore !== undefined && x.__gn_fuel_get !== undefined) {
         this.lastFuelUsed = fuelBefore - x.__gn_fuel_get();
       }
-      // Free in reverse order; after a trap the instance is discarded anyway,
-      // but a guest error must not leak.
-      if (payloadPtr !== 0) this.#free(payloadPtr, payload.length);
-      if (namePtr !== 0) this.#free(namePtr, name.length);
       this.#hook = undefined;
       if (failure !== undefined && POISONING.has(failure.code)) this.#recycle();
     }
@@ -324,9 +331,11 @@ export class Guest {
         { plugin, hook },
       );
     }
+    let result: R;
     try {
-      return read(mem.subarray(ptr, ptr + len));
+      result = read(mem.subarray(ptr, ptr + len));
     } catch (cause) {
+      this.#free(ptr, len);
       if (cause instanceof HookError) {
         throw new HookError(cause.code, `Hook "${hook}" answered a bad body: ${cause.message}`, {
           plugin,
@@ -335,9 +344,9 @@ export class Guest {
         });
       }
       throw cause;
-    } finally {
-      this.#free(ptr, len);
     }
+    this.#exports.gn_free(ptr, len);
+    return result;
   }
 
   #alloc(size: number, hook: string, what: string): number {
@@ -360,11 +369,12 @@ export class Guest {
     return ptr;
   }
 
+  /** Frees on an error path: a trap here is not the call's first failure, so it is dropped. */
   #free(ptr: number, size: number): void {
     try {
       this.#exports.gn_free(ptr, size);
     } catch {
-      // A trap in gn_free: the instance is recycled by the caller's path.
+      // The call already failed; a poisoning failure recycles the instance.
     }
   }
 
