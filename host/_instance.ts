@@ -17,6 +17,14 @@ import type {
 } from "../workers/protocol.ts";
 import { remoteImportPossible, workerOptionsState } from "./_isolation.ts";
 import { deliver, type PluginServices } from "./_services.ts";
+import {
+  FUEL_BYTE,
+  HEADER_BYTES,
+  Result,
+  Slot,
+  SpinSlot,
+  State,
+} from "../workers/channel_layout.ts";
 
 /** Everything needed to start an instance of a plugin. */
 export interface InstanceSpec {
@@ -42,6 +50,8 @@ export interface InstanceSpec {
   maxEventBytesPerCall: number;
   /** Per-call deadline, also the longest a state request may wait. */
   timeoutMs: number;
+  /** Bytes of the shared call region; `0` uses postMessage only. */
+  channelBytes: number;
 }
 
 /** What an isolated instance reports about its sandbox. */
@@ -124,7 +134,10 @@ export async function startInstance(
     );
   }
   const state = spec.services?.state?.channel();
-  const transport = new MessageTransport(worker, spec.plugin, spec.services, state);
+  const channel = spec.channelBytes > 0
+    ? { buffer: new SharedArrayBuffer(HEADER_BYTES + spec.channelBytes), spin: spinBudget() }
+    : undefined;
+  const transport = new WorkerTransport(worker, spec.plugin, spec.services, state, channel?.buffer);
   const init: InitMessage = {
     type: "init",
     plugin: spec.plugin,
@@ -141,6 +154,7 @@ export async function startInstance(
     maxEventBytesPerCall: spec.maxEventBytesPerCall,
     state,
     hostCallTimeoutMs: spec.timeoutMs,
+    channel,
   };
   try {
     const report = await transport.start(init, spec.bootTimeoutMs, spec.timeoutMs);
@@ -159,8 +173,33 @@ type Pending = {
   reject(error: HookError): void;
 };
 
-/** The postMessage transport. */
-class MessageTransport implements Transport {
+let spinShared: SharedArrayBuffer | undefined;
+
+/** The process-wide spinner budget: at most (cores − 1) workers spin at once. */
+function spinBudget(): SharedArrayBuffer {
+  if (spinShared === undefined) {
+    spinShared = new SharedArrayBuffer(8);
+    const cores = typeof navigator === "undefined" ? 2 : navigator.hardwareConcurrency ?? 2;
+    Atomics.store(new Int32Array(spinShared), SpinSlot.limit, Math.max(0, cores - 1));
+  }
+  return spinShared;
+}
+
+/** Calls in flight on shared channels, process-wide: the host spins only when it is alone. */
+let sharedInFlight = 0;
+
+/** Longest the host thread spins for an answer before it parks, in ms. */
+const MAX_HOST_SPIN_MS = 0.05;
+
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const encoder = new TextEncoder();
+
+/**
+ * The transport to one worker: calls go through the shared-memory channel
+ * when there is one (and the request and answer fit its region), otherwise
+ * by postMessage; service messages (log, event, state) always by message.
+ */
+class WorkerTransport implements Transport {
   readonly #worker: Worker;
   readonly #plugin: string;
   #pending: Pending | undefined;
@@ -170,17 +209,50 @@ class MessageTransport implements Transport {
   #nextId = 1;
   #dead: HookError | undefined;
   onDeath: ((error: HookError) => void) | undefined;
+  readonly #ctrl: Int32Array | undefined;
+  readonly #region: Uint8Array | undefined;
+  readonly #fuel: BigInt64Array | undefined;
+  readonly #stateChannel: StateChannel | undefined;
+  /** Service messages received, and a waiter for a count. */
+  #services = 0;
+  #servicesWaiter: { count: number; resolve(): void } | undefined;
+  #bigBody: ((body: Uint8Array) => void) | undefined;
+  /** Smoothed service time of shared calls, in ms. */
+  #serviceMs = 0.02;
 
   constructor(
     worker: Worker,
     plugin: string,
     services: PluginServices | undefined,
     state: StateChannel | undefined,
+    channel: SharedArrayBuffer | undefined,
   ) {
     this.#worker = worker;
     this.#plugin = plugin;
+    this.#stateChannel = state;
+    if (channel !== undefined) {
+      this.#ctrl = new Int32Array(channel, 0, HEADER_BYTES / 4);
+      this.#fuel = new BigInt64Array(channel, FUEL_BYTE, 1);
+      this.#region = new Uint8Array(channel, HEADER_BYTES);
+    }
     worker.onmessage = (e: MessageEvent<WorkerReply>) => {
-      if (!deliver(plugin, e.data, services, state)) this.#onReply(e.data);
+      const m = e.data;
+      if (deliver(plugin, m, services, state)) {
+        if (m.type !== "state") {
+          this.#services++;
+          const w = this.#servicesWaiter;
+          if (w !== undefined && this.#services >= w.count) {
+            this.#servicesWaiter = undefined;
+            w.resolve();
+          }
+        }
+        return;
+      }
+      if (m.type === "body") {
+        this.#bigBody?.(m.body);
+        return;
+      }
+      this.#onReply(m);
     };
     worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();
@@ -229,7 +301,16 @@ class MessageTransport implements Transport {
 
   /** Test hook: makes the worker throw an uncaught exception. */
   crash(): void {
-    this.#worker.postMessage({ type: "crash" });
+    this.#postToWorker({ type: "crash" });
+  }
+
+  /** Posts a message and, when the worker serves a channel, makes it yield to receive it. */
+  #postToWorker(m: unknown): void {
+    this.#worker.postMessage(m);
+    const c = this.#ctrl;
+    if (c !== undefined && Atomics.compareExchange(c, Slot.state, State.idle, State.yield) === State.idle) {
+      Atomics.notify(c, Slot.state);
+    }
   }
 
   call(hook: string, payload: string): Promise<CallOutcome> {
@@ -242,11 +323,110 @@ class MessageTransport implements Transport {
         }),
       );
     }
+    const region = this.#region;
+    // While a yield is pending (a message waits for the worker), the call goes
+    // by message too, so it cannot overtake that message.
+    if (region !== undefined && Atomics.load(this.#ctrl!, Slot.state) === State.idle) {
+      const name = encoder.encodeInto(hook, region);
+      const body = encoder.encodeInto(payload, region.subarray(name.written));
+      if (body.read === payload.length) {
+        return this.#callShared(hook, name.written, body.written);
+      }
+    }
     return new Promise((resolve, reject) => {
       this.#pending = { resolve, reject };
       const m: CallMessage = { type: "call", id: this.#nextId++, hook, payload };
-      this.#worker.postMessage(m);
+      this.#postToWorker(m);
     });
+  }
+
+  /** One exchange through the shared region (the request is already in it). */
+  async #callShared(hook: string, nameLen: number, payloadLen: number): Promise<CallOutcome> {
+    const c = this.#ctrl!;
+    const region = this.#region!;
+    let settle!: Pending;
+    const dead = new Promise<never>((_, reject) => settle = { resolve: () => {}, reject });
+    dead.catch(() => {});
+    this.#pending = settle;
+    sharedInFlight++;
+    try {
+      c[Slot.nameLen] = nameLen;
+      c[Slot.payloadLen] = payloadLen;
+      const t0 = performance.now();
+      Atomics.store(c, Slot.state, State.request);
+      if (Atomics.load(c, Slot.workerParked) === 1) Atomics.notify(c, Slot.state);
+      if (!this.#spin(c, t0)) {
+        while (Atomics.load(c, Slot.state) === State.request) {
+          Atomics.store(c, Slot.hostParked, 1);
+          const w = Atomics.waitAsync(c, Slot.state, State.request);
+          if (w.async) await Promise.race([w.value, dead]);
+          Atomics.store(c, Slot.hostParked, 0);
+          if (this.#dead !== undefined) throw this.#dead;
+        }
+      }
+      this.#serviceMs = this.#serviceMs * 0.9 + Math.min(performance.now() - t0, 1) * 0.1;
+      const result = c[Slot.result];
+      const len = c[Slot.bodyLen];
+      const fuel = c[Slot.hasFuel] === 1 ? this.#fuel![0] : undefined;
+      const messages = c[Slot.messages];
+      let body: string | null = null;
+      let error: HookError | undefined;
+      let big: Promise<Uint8Array> | undefined;
+      if (result === Result.body) {
+        try {
+          body = decoder.decode(region.subarray(0, len));
+        } catch (cause) {
+          error = new HookError(
+            "bad_response",
+            `Hook "${hook}" answered a bad body: body is not valid UTF-8`,
+            { plugin: this.#plugin, hook, cause },
+          );
+        }
+      } else if (result === Result.error) {
+        error = this.#error(JSON.parse(decoder.decode(region.subarray(0, len))));
+      } else if (result === Result.message) {
+        big = new Promise((resolve) => this.#bigBody = resolve);
+      }
+      Atomics.store(c, Slot.state, State.idle);
+      if (big !== undefined) {
+        const bytes = await Promise.race([big, dead]);
+        this.#bigBody = undefined;
+        try {
+          body = decoder.decode(bytes);
+        } catch (cause) {
+          error = new HookError("bad_response", `Hook "${hook}" answered a bad body: body is not valid UTF-8`, {
+            plugin: this.#plugin,
+            hook,
+            cause,
+          });
+        }
+      }
+      if (this.#services < messages) {
+        await Promise.race([
+          new Promise<void>((resolve) => this.#servicesWaiter = { count: messages, resolve }),
+          dead,
+        ]);
+      }
+      if (error !== undefined) throw error;
+      return { body, fuel };
+    } finally {
+      sharedInFlight--;
+      if (this.#pending === settle) this.#pending = undefined;
+    }
+  }
+
+  /**
+   * Spins on the answer while that pays: only when this is the only shared
+   * call in flight (so the event loop has nothing else to do), for about twice
+   * the usual service time.
+   */
+  #spin(c: Int32Array, t0: number): boolean {
+    if (sharedInFlight !== 1 || this.#serviceMs > MAX_HOST_SPIN_MS) return false;
+    const until = t0 + Math.min(MAX_HOST_SPIN_MS, 2 * this.#serviceMs);
+    while (Atomics.load(c, Slot.state) === State.request) {
+      if (performance.now() >= until) return false;
+    }
+    return true;
   }
 
   #onReply(r: WorkerReply): void {
@@ -293,6 +473,15 @@ class MessageTransport implements Transport {
   terminate(error: HookError): void {
     if (this.#dead !== undefined) return;
     this.#dead = error;
+    // A worker parked in Atomics.wait outlives terminate(): wake it first.
+    const c = this.#ctrl;
+    if (c !== undefined) {
+      Atomics.store(c, Slot.state, State.closed);
+      Atomics.notify(c, Slot.state);
+    }
+    if (this.#stateChannel !== undefined) {
+      Atomics.notify(new Int32Array(this.#stateChannel.buffer, 0, 1), 0);
+    }
     this.#worker.terminate();
     const p = this.#pending;
     this.#pending = undefined;

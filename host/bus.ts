@@ -427,13 +427,10 @@ interface HookState {
 const EMPTY: readonly Binding[] = Object.freeze([]);
 const FAIL_POLICIES: ReadonlySet<string> = new Set(["warn", "block", "ignore"]);
 
+/** A name for a message: quoted and cut at 64 characters, or `<type>`. */
 function quote(x: unknown): string {
-  try {
-    const s = typeof x === "string" ? x : String(x);
-    return JSON.stringify(s.length > 64 ? s.slice(0, 64) + "…" : s);
-  } catch {
-    return "<unprintable>";
-  }
+  if (typeof x !== "string") return `<${x === null ? "null" : typeof x}>`;
+  return JSON.stringify(x.length > 64 ? x.slice(0, 64) + "…" : x);
 }
 
 function messageOf(x: unknown): string {

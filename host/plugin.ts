@@ -78,6 +78,12 @@ export interface PluginOptions {
   maxEventsPerCall?: number;
   /** Most event bytes per call. @default {1048576} */
   maxEventBytesPerCall?: number;
+  /**
+   * Bytes of each instance's shared-memory call region; requests and answers
+   * that do not fit go by postMessage. `0` uses postMessage only.
+   * @default {262144}
+   */
+  channelBytes?: number;
   /** Called when the plugin is quarantined. */
   onQuarantine?: (error: HookError) => void;
 }
@@ -266,6 +272,7 @@ export class Plugin implements PluginHandle {
       maxEventsPerCall: options.maxEventsPerCall ?? 100,
       maxEventBytesPerCall: options.maxEventBytesPerCall ?? 1 << 20,
       timeoutMs: options.timeoutMs ?? 1000,
+      channelBytes: options.channelBytes ?? 256 * 1024,
     };
     const first = await startInstance(spec);
     return new Plugin(spec, options, report, first);

@@ -323,8 +323,10 @@ function readImport(r: ByteReader, m: ParsedModule): void {
   if (readNameIsReserved(r)) throw reserved("import module", nameAt(r.bytes, at), at);
   const fieldAt = r.pos;
   if (readNameIsReserved(r)) throw reserved("import", nameAt(r.bytes, fieldAt), at);
-  const where = `import ${m.importedFuncs + m.importedTables + m.importedMemories +
-    m.importedGlobals} ("${nameAt(r.bytes, at)}" "${nameAt(r.bytes, fieldAt)}")`;
+  const where = `import ${
+    m.importedFuncs + m.importedTables + m.importedMemories +
+    m.importedGlobals
+  } ("${nameAt(r.bytes, at)}" "${nameAt(r.bytes, fieldAt)}")`;
   const kind = r.byte();
   switch (kind) {
     case 0:

@@ -17,8 +17,8 @@ import { type LimitsInfo, type ParsedModule, SECTION_RANK, type SectionRef } fro
 import { newInstr } from "./_code.ts";
 import {
   checkBody,
-  type InstrumentContext,
   instrumentBody,
+  type InstrumentContext,
   Scan,
   type Strategy,
 } from "./_instrument.ts";

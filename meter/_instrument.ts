@@ -111,9 +111,10 @@ export interface InstrumentContext {
 /** V8's limit on params + locals of one function. */
 const MAX_LOCALS = 50_000;
 
+/** The frame kind of the function body itself (others are `K_BLOCK`, `K_LOOP`, `K_IF`). */
 const FUNC = -1;
 
-/** No region: the code is dead. */
+/** The region id of dead code. */
 const DEAD = -1;
 
 // Insertions, by type; the argument is a region, a helper index or unused.
@@ -131,6 +132,13 @@ const I_SYNC_CHECK = 4;
 const I_RELOAD = 5;
 /** Call a dynamic-charge helper. */
 const I_DYNAMIC = 6;
+
+/** Frame flag: some branch inside leaves the construct. */
+const ESCAPES = 1;
+/** Frame flag: some path reaches the `end` (a branch to the label, or a fall-through of an arm). */
+const REACH_END = 2;
+/** Frame flag: the `if` has an `else`. */
+const HAS_ELSE = 4;
 
 /**
  * The state of the region analysis of one body, as flat arrays reused from
@@ -184,7 +192,7 @@ export class Scan {
   /**
    * Records a branch to label `depth`.
    *
-   * @returns Whether it leaves the function, or -1 if the depth is out of range.
+   * @returns 1 if it leaves the function, 0 if not, -1 if the depth is out of range.
    */
   branch(depth: number): number {
     const t = this.frames - 1 - depth;
@@ -201,13 +209,6 @@ export class Scan {
     for (let i = 1; i < this.frames; i++) this.frameFlags[i] |= ESCAPES;
   }
 }
-
-/** Frame flag: some branch inside leaves the construct. */
-const ESCAPES = 1;
-/** Frame flag: some path reaches the `end` (a branch to the label, or a fall-through of an arm). */
-const REACH_END = 2;
-/** Frame flag: the `if` has an `else`. */
-const HAS_ELSE = 4;
 
 function cost(instr: Instr): number {
   switch (instr.kind) {

@@ -25,7 +25,15 @@ import { STATE_HEADER_BYTES, StateOp, StateSlot } from "./protocol.ts";
 const strict = new TextDecoder("utf-8", { fatal: true });
 const LEVELS = ["debug", "info", "warn", "error"] as const;
 
+let posted = 0;
+
+/** Service messages (log, event) posted so far: the host waits for them before answering. */
+export function servicesPosted(): number {
+  return posted;
+}
+
 function post(m: WorkerReply): void {
+  if (m.type === "log" || m.type === "event") posted++;
   self.postMessage(m);
 }
 

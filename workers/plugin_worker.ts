@@ -15,10 +15,12 @@ import { assertAbiVersion } from "../abi/module_check.ts";
 import { Guest } from "./guest.ts";
 import { selfTest } from "./_self_test.ts";
 import type { CallMessage, InitMessage, WorkerReply } from "./protocol.ts";
-import { hostImports } from "./_host_imports.ts";
+import { hostImports, servicesPosted } from "./_host_imports.ts";
+import { ChannelServer } from "./_serve.ts";
 
 const probes = selfTest();
 let guest: Guest | undefined;
+let server: ChannelServer | undefined;
 void probes.then((isolation) => reply({ type: "booted", isolation }));
 
 function reply(message: WorkerReply): void {
@@ -64,7 +66,17 @@ async function init(m: InitMessage): Promise<void> {
       },
     });
     if (m.checkAbiVersion) assertAbiVersion(guest.abiVersion(), m.plugin);
+    if (m.channel !== undefined) {
+      server = new ChannelServer(
+        m.channel.buffer,
+        m.channel.spin,
+        guest,
+        servicesPosted,
+        (msg, transfer) => self.postMessage(msg, { transfer }),
+      );
+    }
     reply({ type: "ready", isolation });
+    server?.serve();
   } catch (e) {
     reply({ type: "failed", isolation, error: record(e).toRecord() });
   }
@@ -89,8 +101,10 @@ function call(m: CallMessage): void {
 
 self.onmessage = (e: MessageEvent<InitMessage | CallMessage | { type: "crash" }>) => {
   const m = e.data;
-  if (m.type === "call") call(m);
-  else if (m.type === "init") void init(m);
+  if (m.type === "call") {
+    call(m);
+    server?.serve();
+  } else if (m.type === "init") void init(m);
   else if (m.type === "crash") {
     // Supervision tests: an uncaught exception, as a real worker failure would raise.
     throw new Error("Worker crash requested by the host");

@@ -60,6 +60,8 @@ export interface InitMessage {
   state?: StateChannel;
   /** How long a state request may wait for the host, in ms. */
   hostCallTimeoutMs: number;
+  /** The shared-memory call channel and the process-wide spinner budget, when used. */
+  channel?: { buffer: SharedArrayBuffer; spin: SharedArrayBuffer };
 }
 
 /** Host → worker: one hook call. */
@@ -85,4 +87,5 @@ export type WorkerReply =
   | { type: "ready"; isolation: IsolationReport }
   | { type: "failed"; isolation: IsolationReport; error: HookErrorRecord }
   | { type: "done"; id: number; body: string | null; fuel?: bigint }
+  | { type: "body"; body: Uint8Array }
   | { type: "error"; id: number; error: HookErrorRecord; fuel?: bigint };

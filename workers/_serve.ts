@@ -1,0 +1,149 @@
+/**
+ * The worker end of the shared-memory call channel: a loop that serves
+ * requests written into the shared region, spinning briefly after each
+ * answer when that pays and a spinner slot is free, and otherwise parking on
+ * `Atomics.wait` (an idle plugin burns no CPU).
+ *
+ * @module
+ */
+
+import { HookError } from "../abi/errors.ts";
+import type { Guest } from "./guest.ts";
+import {
+  FUEL_BYTE,
+  HEADER_BYTES,
+  Result,
+  Slot,
+  SpinSlot,
+  State,
+} from "./channel_layout.ts";
+
+/** Longest a worker spins waiting for the next request, in ms. */
+const MAX_SPIN_MS = 0.2;
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+/** The worker's view of its channel. */
+export class ChannelServer {
+  readonly #ctrl: Int32Array;
+  readonly #region: Uint8Array;
+  readonly #fuel: BigInt64Array;
+  readonly #spin: Int32Array;
+  readonly #guest: Guest;
+  readonly #messages: () => number;
+  readonly #post: (m: unknown, transfer?: Transferable[]) => void;
+  /** Smoothed gap between an answer and the next request, in ms. */
+  #gap = 0.05;
+  #answeredAt = 0;
+
+  constructor(
+    buffer: SharedArrayBuffer,
+    spin: SharedArrayBuffer,
+    guest: Guest,
+    messages: () => number,
+    post: (m: unknown, transfer?: Transferable[]) => void,
+  ) {
+    this.#ctrl = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+    this.#fuel = new BigInt64Array(buffer, FUEL_BYTE, 1);
+    this.#region = new Uint8Array(buffer, HEADER_BYTES);
+    this.#spin = new Int32Array(spin);
+    this.#guest = guest;
+    this.#messages = messages;
+    this.#post = post;
+  }
+
+  /**
+   * Serves until the host asks to yield (a message is waiting) or closes.
+   * Call again after handling the message.
+   */
+  serve(): void {
+    const c = this.#ctrl;
+    for (;;) {
+      const s = Atomics.load(c, Slot.state);
+      if (s === State.request) {
+        this.#handle();
+        continue;
+      }
+      if (s === State.yield) {
+        Atomics.compareExchange(c, Slot.state, State.yield, State.idle);
+        return;
+      }
+      if (s === State.closed) return;
+      if (this.#spinFor(s)) continue;
+      Atomics.store(c, Slot.workerParked, 1);
+      Atomics.wait(c, Slot.state, s);
+      Atomics.store(c, Slot.workerParked, 0);
+    }
+  }
+
+  /** Spins while the state is `s`, within the budget; `true` when it changed. */
+  #spinFor(s: number): boolean {
+    const left = this.#answeredAt + Math.min(MAX_SPIN_MS, 2 * this.#gap) - performance.now();
+    if (left <= 0 || this.#gap > MAX_SPIN_MS) return false;
+    const sp = this.#spin;
+    if (Atomics.add(sp, SpinSlot.spinning, 1) >= Atomics.load(sp, SpinSlot.limit)) {
+      Atomics.sub(sp, SpinSlot.spinning, 1);
+      return false;
+    }
+    try {
+      const until = performance.now() + left;
+      while (Atomics.load(this.#ctrl, Slot.state) === s) {
+        if (performance.now() >= until) return false;
+      }
+      return true;
+    } finally {
+      Atomics.sub(sp, SpinSlot.spinning, 1);
+    }
+  }
+
+  #handle(): void {
+    const c = this.#ctrl;
+    const region = this.#region;
+    const nameLen = c[Slot.nameLen];
+    const payloadLen = c[Slot.payloadLen];
+    if (this.#answeredAt > 0) {
+      const gap = performance.now() - this.#answeredAt;
+      this.#gap = this.#gap * 0.9 + Math.min(gap, 10) * 0.1;
+    }
+    const hook = decoder.decode(region.subarray(0, nameLen));
+    let result: number = Result.none;
+    let len = 0;
+    try {
+      const out = this.#guest.call(
+        hook,
+        region.subarray(nameLen, nameLen + payloadLen),
+        (body) => {
+          if (body.length <= region.length) {
+            region.set(body);
+            return body.length;
+          }
+          const copy = body.slice();
+          this.#post({ type: "body", body: copy }, [copy.buffer]);
+          return -1;
+        },
+      );
+      if (out === null) result = Result.none;
+      else if (out < 0) result = Result.message;
+      else {
+        result = Result.body;
+        len = out;
+      }
+    } catch (e) {
+      const record = (e instanceof HookError
+        ? e
+        : new HookError("worker_crashed", `Worker failed: ${e}`)).toRecord();
+      len = encoder.encodeInto(JSON.stringify(record), region).written;
+      result = Result.error;
+    }
+    const fuel = this.#guest.lastFuelUsed;
+    if (fuel !== undefined) this.#fuel[0] = fuel;
+    c[Slot.hasFuel] = fuel === undefined ? 0 : 1;
+    c[Slot.result] = result;
+    c[Slot.bodyLen] = len;
+    c[Slot.messages] = this.#messages();
+    Atomics.store(c, Slot.state, State.response);
+    if (Atomics.load(c, Slot.hostParked) === 1) Atomics.notify(c, Slot.state);
+    this.#answeredAt = performance.now();
+  }
+}

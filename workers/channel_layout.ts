@@ -1,0 +1,72 @@
+/**
+ * The layout of the shared-memory call channel between the host and one
+ * plugin worker. Both sides import it; it uses no Deno APIs.
+ *
+ * One `SharedArrayBuffer` per worker: a header of i32 slots, then one data
+ * region. A request is the hook name followed by the envelope; the worker
+ * copies it into guest memory, then writes the answer over the same region.
+ *
+ * @module
+ */
+
+/** Bytes of the header. */
+export const HEADER_BYTES = 64;
+
+/** i32 slots of the header. */
+export const Slot = {
+  /** The exchange state, see {@linkcode State}. */
+  state: 0,
+  /** Bytes of the hook name at the start of the region. */
+  nameLen: 1,
+  /** Bytes of the envelope after the name. */
+  payloadLen: 2,
+  /** What the answer is, see {@linkcode Result}. */
+  result: 3,
+  /** Bytes of the answer at the start of the region. */
+  bodyLen: 4,
+  /** 1 while the worker is parked in `Atomics.wait` (the host must notify). */
+  workerParked: 5,
+  /** 1 while the host waits with `Atomics.waitAsync` (the worker must notify). */
+  hostParked: 6,
+  /** Service messages (log, event) the worker has posted so far. */
+  messages: 7,
+  /** Whether a fuel figure is present (1) in the i64 at {@linkcode FUEL_BYTE}. */
+  hasFuel: 8,
+} as const;
+
+/** Byte offset of the i64 fuel used by the last call. */
+export const FUEL_BYTE = 48;
+
+/** Exchange states. */
+export const State = {
+  /** Nothing pending. */
+  idle: 0,
+  /** The host wrote a request. */
+  request: 1,
+  /** The worker wrote the answer. */
+  response: 2,
+  /** The host posted a message; the worker leaves its loop to receive it. */
+  yield: 3,
+  /** The channel is closing; the worker leaves its loop for good. */
+  closed: 4,
+} as const;
+
+/** Kinds of answer. */
+export const Result = {
+  /** A body of `bodyLen` bytes (UTF-8). */
+  body: 0,
+  /** No body. */
+  none: 1,
+  /** A `HookErrorRecord` as JSON text of `bodyLen` bytes. */
+  error: 2,
+  /** The body did not fit: it follows as a message. */
+  message: 3,
+} as const;
+
+/** Slots of the process-wide spinner budget, shared by every worker. */
+export const SpinSlot = {
+  /** Workers spinning right now. */
+  spinning: 0,
+  /** How many may spin at once (cores to spare). */
+  limit: 1,
+} as const;
