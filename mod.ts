@@ -49,3 +49,6 @@ export type { HookBinding, LimitRequest, Manifest, PluginLimits } from "./host/m
 export type { PluginHandle, PluginStats } from "./host/plugin.ts";
 export type { IsolationInfo } from "./host/_instance.ts";
 export type { IsolationReport, ProbeOutcome } from "./workers/protocol.ts";
+export type { LogEntry, PluginEvent } from "./host/_services.ts";
+export { DEFAULT_STATE_QUOTAS, MemoryStateStore } from "./host/state.ts";
+export type { StateQuotas, StateStore } from "./host/state.ts";

@@ -284,7 +284,10 @@ class WorkerTransport implements Transport {
       this.#starting = {
         booted: () => {
           clearTimeout(timer);
-          timer = setTimeout(() => fail("instantiating it and running its start function", startMs), startMs);
+          timer = setTimeout(
+            () => fail("instantiating it and running its start function", startMs),
+            startMs,
+          );
           this.#worker.postMessage(init);
         },
         resolve: (r) => {
@@ -308,7 +311,10 @@ class WorkerTransport implements Transport {
   #postToWorker(m: unknown): void {
     this.#worker.postMessage(m);
     const c = this.#ctrl;
-    if (c !== undefined && Atomics.compareExchange(c, Slot.state, State.idle, State.yield) === State.idle) {
+    if (
+      c !== undefined &&
+      Atomics.compareExchange(c, Slot.state, State.idle, State.yield) === State.idle
+    ) {
       Atomics.notify(c, Slot.state);
     }
   }
@@ -394,11 +400,15 @@ class WorkerTransport implements Transport {
         try {
           body = decoder.decode(bytes);
         } catch (cause) {
-          error = new HookError("bad_response", `Hook "${hook}" answered a bad body: body is not valid UTF-8`, {
-            plugin: this.#plugin,
-            hook,
-            cause,
-          });
+          error = new HookError(
+            "bad_response",
+            `Hook "${hook}" answered a bad body: body is not valid UTF-8`,
+            {
+              plugin: this.#plugin,
+              hook,
+              cause,
+            },
+          );
         }
       }
       if (this.#services < messages) {

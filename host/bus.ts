@@ -36,47 +36,10 @@ import { HOOK_NAME_PATTERN, isHookName, MAX_HOOK_NAME_BYTES } from "../abi/hook_
 
 // Re-exported because this module's public types reference them (so that
 // `deno doc --lint host/bus.ts` sees a complete surface).
+import type { FailPolicy, HookKind, Verdict } from "../abi/envelope.ts";
+export type { Decision, FailPolicy, HookKind, Verdict } from "../abi/envelope.ts";
 export { HOOK_ERROR_CODES, HookError } from "../abi/errors.ts";
 export type { HookErrorCode, HookErrorOptions, HookErrorRecord } from "../abi/errors.ts";
-
-/**
- * What a failure of one binding does to its chain.
- *
- * - `"warn"`: the failure is reported to the error sink and the chain goes on
- *   as if the handler had not run.
- * - `"block"`: a filter or guard chain stops and the dispatch rejects; an
- *   action chain still runs every handler, then rejects with `action_failed`.
- * - `"ignore"`: the chain goes on and nothing is reported (metrics still count
- *   the failure).
- *
- * @example Choosing a policy
- * ```ts
- * import { type FailPolicy, HookBus } from "./bus.ts";
- * import assert from "node:assert/strict";
- *
- * const fail: FailPolicy = "block";
- * const bus = new HookBus();
- * bus.addFilter("title", () => { throw new Error("boom"); }, { fail });
- * await assert.rejects(bus.applyFilters("title", "t"), { code: "handler_failed", value: "t" });
- * ```
- */
-export type FailPolicy = "warn" | "block" | "ignore";
-
-/**
- * The kind of a hook. A hook name has exactly one kind at a time.
- *
- * @example Reading a hook's kind
- * ```ts
- * import { HookBus, type HookKind } from "./bus.ts";
- * import assert from "node:assert/strict";
- *
- * const bus = new HookBus();
- * bus.addGuard("delete_user", () => undefined);
- * const kind: HookKind | undefined = bus.kindOf("delete_user");
- * assert.equal(kind, "guard");
- * ```
- */
-export type HookKind = "action" | "filter" | "guard";
 
 /**
  * Options of one registration.
@@ -110,46 +73,6 @@ export interface HookOptions {
    * Host handlers have none (their metrics label is `"host"`).
    */
   plugin?: string;
-}
-
-/**
- * The decision of a guard.
- *
- * @example Every decision
- * ```ts
- * import type { Decision } from "./bus.ts";
- * import assert from "node:assert/strict";
- *
- * const all: Decision[] = ["continue", "block", "ask", "modify"];
- * assert.equal(all.length, 4);
- * ```
- */
-export type Decision = "continue" | "block" | "ask" | "modify";
-
-/**
- * What a guard answers (CONTRACT §4 guard envelope), and what
- * {@linkcode HookBus.prototype.checkGuards} resolves to.
- *
- * @example An "ask" verdict
- * ```ts
- * import { HookBus, type Verdict } from "./bus.ts";
- * import assert from "node:assert/strict";
- *
- * const ask: Verdict = { decision: "ask", question: "Really delete?" };
- * const bus = new HookBus();
- * bus.addGuard("delete_user", () => ask);
- * assert.equal(await bus.checkGuards("delete_user", "u1"), ask);
- * ```
- */
-export interface Verdict {
-  /** Continue, block, ask the user, or go on with a modified subject. */
-  decision: Decision;
-  /** Why: shown to whoever is blocked. */
-  reason?: string;
-  /** For `"ask"`: the question to put to the user. */
-  question?: string;
-  /** For `"modify"`: the replacement subject. */
-  value?: unknown;
 }
 
 /**

@@ -29,7 +29,12 @@ import {
   type PluginServices,
   StateServer,
 } from "./_services.ts";
-import { DEFAULT_STATE_QUOTAS, MemoryStateStore, type StateQuotas, type StateStore } from "./state.ts";
+import {
+  DEFAULT_STATE_QUOTAS,
+  MemoryStateStore,
+  type StateQuotas,
+  type StateStore,
+} from "./state.ts";
 
 /** Options of {@linkcode PluginHost.create}. */
 export interface PluginHostOptions {

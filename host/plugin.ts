@@ -212,7 +212,9 @@ export class Plugin implements PluginHandle {
     const tables = options.tableElements ?? 100_000;
     const key = options.digest === undefined
       ? undefined
-      : `${options.digest}|fuel=${fuel ?? "off"}|pages=${pages}|tables=${tables}|costs=${COST_MODEL_VERSION}`;
+      : `${options.digest}|fuel=${
+        fuel ?? "off"
+      }|pages=${pages}|tables=${tables}|costs=${COST_MODEL_VERSION}`;
     let module = key === undefined ? undefined : options.moduleCache?.get(key);
     if (module === undefined) {
       let metered: Uint8Array<ArrayBuffer>;

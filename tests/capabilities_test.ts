@@ -1,6 +1,6 @@
 // The capability host functions: log, clock, state, emit, fuel (CONTRACT §5).
 import assert from "node:assert/strict";
-import { HookError } from "../abi/errors.ts";
+import type { HookError } from "../abi/errors.ts";
 import type { Capability } from "../abi/imports.ts";
 import { PluginHost, type PluginHostOptions } from "../host/host.ts";
 import type { LogEntry, PluginEvent } from "../host/_services.ts";
@@ -64,6 +64,7 @@ Deno.test("gn_log strips control characters", async () => {
     await host.bus.doAction("log_control");
     assert.equal(logs[0].level, "error");
     assert.equal(logs[0].message, "bell  nul  esc  end");
+    // deno-lint-ignore no-control-regex
     assert.doesNotMatch(logs[0].message, /[\u0000-\u001f]/);
   });
 });
@@ -188,9 +189,12 @@ Deno.test("gn_event_emit: approved names reach the sink, others are denied", asy
     },
   );
   // not approved for this plugin at all
-  await withCaps({ onEvent: (e) => events.push(e), events: { other: ["user.created"] } }, async (host) => {
-    await assert.rejects(host.bus.doAction("emit_ok"));
-  });
+  await withCaps(
+    { onEvent: (e) => events.push(e), events: { other: ["user.created"] } },
+    async (host) => {
+      await assert.rejects(host.bus.doAction("emit_ok"));
+    },
+  );
 });
 
 Deno.test("gn_event_emit flood: capped per call, the host keeps answering", async () => {

@@ -53,7 +53,11 @@ for (const [fixture, calls] of Object.entries(CASES)) {
     const metered = await Plugin.load(bytes, { ...opts, fuel: 100_000_000 });
     try {
       for (const call of calls) {
-        assert.deepEqual(await outcome(metered, call), await outcome(plain, call), JSON.stringify(call));
+        assert.deepEqual(
+          await outcome(metered, call),
+          await outcome(plain, call),
+          JSON.stringify(call),
+        );
       }
     } finally {
       await plain.close();

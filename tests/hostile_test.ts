@@ -95,7 +95,10 @@ Deno.test("infinite loop in a hook, unmetered → timeout; queued calls run on a
 Deno.test("infinite loop in the start function → fuel_exhausted (metered) or timeout", async () => {
   await beside(async () => {
     const bytes = await fixtureBytes("hostile/loop_start");
-    assert.equal(await code(Plugin.load(bytes, { name: "loop-start", fuel: 1_000_000 })), "fuel_exhausted");
+    assert.equal(
+      await code(Plugin.load(bytes, { name: "loop-start", fuel: 1_000_000 })),
+      "fuel_exhausted",
+    );
     assert.equal(
       await code(Plugin.load(bytes, { name: "loop-start", fuel: false, timeoutMs: 200 })),
       "timeout",

@@ -18,7 +18,12 @@
  */
 
 import { Status } from "../abi/status.ts";
-import { type GuestContext, type ImportFactory, MAX_GUEST_MESSAGE_BYTES, readMessage } from "./guest.ts";
+import {
+  type GuestContext,
+  type ImportFactory,
+  MAX_GUEST_MESSAGE_BYTES,
+  readMessage,
+} from "./guest.ts";
 import type { InitMessage, StateChannel, WorkerReply } from "./protocol.ts";
 import { STATE_HEADER_BYTES, StateOp, StateSlot } from "./protocol.ts";
 
@@ -107,7 +112,9 @@ function emitImport(m: InitMessage, quota: CallQuota): ImportFactory {
     if (data === undefined) return Status.bad_payload;
     const text = utf8(data);
     if (text === undefined) return Status.bad_payload;
-    if (quota.events >= m.maxEventsPerCall || quota.eventBytes + data.length > m.maxEventBytesPerCall) {
+    if (
+      quota.events >= m.maxEventsPerCall || quota.eventBytes + data.length > m.maxEventBytesPerCall
+    ) {
       return Status.quota_exceeded;
     }
     quota.events++;

@@ -9,14 +9,7 @@
 
 import { HookError } from "../abi/errors.ts";
 import type { Guest } from "./guest.ts";
-import {
-  FUEL_BYTE,
-  HEADER_BYTES,
-  Result,
-  Slot,
-  SpinSlot,
-  State,
-} from "./channel_layout.ts";
+import { FUEL_BYTE, HEADER_BYTES, Result, Slot, SpinSlot, State } from "./channel_layout.ts";
 
 /** Longest a worker spins waiting for the next request, in ms. */
 const MAX_SPIN_MS = 0.2;
@@ -130,9 +123,9 @@ export class ChannelServer {
         len = out;
       }
     } catch (e) {
-      const record = (e instanceof HookError
-        ? e
-        : new HookError("worker_crashed", `Worker failed: ${e}`)).toRecord();
+      const record =
+        (e instanceof HookError ? e : new HookError("worker_crashed", `Worker failed: ${e}`))
+          .toRecord();
       len = encoder.encodeInto(JSON.stringify(record), region).written;
       result = Result.error;
     }
