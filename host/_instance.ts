@@ -176,9 +176,9 @@ type Pending = {
 let spinShared: SharedArrayBuffer | undefined;
 
 /** The process-wide spinner budget: at most (cores − 1) workers spin at once. */
-function spinBudget(): SharedArrayBuffer {
+export function spinBudget(): SharedArrayBuffer {
   if (spinShared === undefined) {
-    spinShared = new SharedArrayBuffer(8);
+    spinShared = new SharedArrayBuffer(16);
     const cores = typeof navigator === "undefined" ? 2 : navigator.hardwareConcurrency ?? 2;
     Atomics.store(new Int32Array(spinShared), SpinSlot.limit, Math.max(0, cores - 1));
   }
@@ -189,7 +189,10 @@ function spinBudget(): SharedArrayBuffer {
 let sharedInFlight = 0;
 
 /** Longest the host thread spins for an answer before it parks, in ms. */
-const MAX_HOST_SPIN_MS = 0.05;
+const MAX_HOST_SPIN_MS = 0.5;
+
+/** Hand-over time added to the host's spin budget, in ms. */
+const SPIN_SLACK_MS = 0.01;
 
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
@@ -217,8 +220,11 @@ class WorkerTransport implements Transport {
   #services = 0;
   #servicesWaiter: { count: number; resolve(): void } | undefined;
   #bigBody: ((body: Uint8Array) => void) | undefined;
-  /** Smoothed service time of shared calls, in ms. */
-  #serviceMs = 0.02;
+  /** Smoothed time the worker takes to serve a call, in ms (what it reports). */
+  #computeMs = 0.005;
+  /** Smoothed share of spins that caught the answer (0..1). */
+  #hitRate = 1;
+  #spins = 0;
 
   constructor(
     worker: Worker,
@@ -355,13 +361,16 @@ class WorkerTransport implements Transport {
     dead.catch(() => {});
     this.#pending = settle;
     sharedInFlight++;
+    const spin = new Int32Array(spinBudget());
     try {
       c[Slot.nameLen] = nameLen;
       c[Slot.payloadLen] = payloadLen;
       const t0 = performance.now();
+      Atomics.add(spin, SpinSlot.waiting, 1);
       Atomics.store(c, Slot.state, State.request);
-      if (Atomics.load(c, Slot.workerParked) === 1) Atomics.notify(c, Slot.state);
-      if (!this.#spin(c, t0)) {
+      const parked = Atomics.load(c, Slot.workerParked) === 1;
+      if (parked) Atomics.notify(c, Slot.state);
+      if (parked || !this.#spin(c, t0)) {
         while (Atomics.load(c, Slot.state) === State.request) {
           Atomics.store(c, Slot.hostParked, 1);
           const w = Atomics.waitAsync(c, Slot.state, State.request);
@@ -370,7 +379,7 @@ class WorkerTransport implements Transport {
           if (this.#dead !== undefined) throw this.#dead;
         }
       }
-      this.#serviceMs = this.#serviceMs * 0.9 + Math.min(performance.now() - t0, 1) * 0.1;
+      this.#computeMs = this.#computeMs * 0.8 + (c[Slot.computeNs] / 1e6) * 0.2;
       const result = c[Slot.result];
       const len = c[Slot.bodyLen];
       const fuel = c[Slot.hasFuel] === 1 ? this.#fuel![0] : undefined;
@@ -426,16 +435,25 @@ class WorkerTransport implements Transport {
   }
 
   /**
-   * Spins on the answer while that pays: only when this is the only shared
-   * call in flight (so the event loop has nothing else to do), for about twice
-   * the usual service time.
+   * Spins on the answer while that pays: only when the worker was awake to
+   * take the request, when this is the only shared call in flight (the event
+   * loop has nothing else to do), and for about twice the time the worker
+   * usually takes, plus a little for the hand-over.
    */
   #spin(c: Int32Array, t0: number): boolean {
-    if (sharedInFlight !== 1 || this.#serviceMs > MAX_HOST_SPIN_MS) return false;
-    const until = t0 + Math.min(MAX_HOST_SPIN_MS, 2 * this.#serviceMs);
+    const budget = 2 * this.#computeMs + SPIN_SLACK_MS;
+    if (sharedInFlight !== 1 || budget > MAX_HOST_SPIN_MS) return false;
+    // Spinning only pays while the worker runs on another core: after repeated
+    // misses, park at once, and probe again every 32nd call.
+    if (this.#hitRate < 0.5 && (++this.#spins & 31) !== 0) return false;
+    const until = t0 + budget;
     while (Atomics.load(c, Slot.state) === State.request) {
-      if (performance.now() >= until) return false;
+      if (performance.now() >= until) {
+        this.#hitRate *= 0.8;
+        return false;
+      }
     }
+    this.#hitRate = this.#hitRate * 0.8 + 0.2;
     return true;
   }
 
@@ -482,11 +500,13 @@ class WorkerTransport implements Transport {
 
   terminate(error: HookError): void {
     if (this.#dead !== undefined) return;
-    this.#dead = error;
     // A worker parked in Atomics.wait outlives terminate(): wake it first.
     const c = this.#ctrl;
     if (c !== undefined) {
-      Atomics.store(c, Slot.state, State.closed);
+      // a request its worker never picked up no longer waits
+      if (Atomics.exchange(c, Slot.state, State.closed) === State.request) {
+        Atomics.sub(new Int32Array(spinBudget()), SpinSlot.waiting, 1);
+      }
       Atomics.notify(c, Slot.state);
     }
     if (this.#stateChannel !== undefined) {

@@ -74,6 +74,12 @@ export interface PluginHostOptions {
    * detected by itself). @default {false}
    */
   unstableWorkerOptions?: boolean;
+  /**
+   * Bytes of each instance's shared-memory call region: requests and answers
+   * that do not fit go by postMessage; `0` uses postMessage only.
+   * @default {262144}
+   */
+  channelBytes?: number;
   /** Start every instance of a plugin at load, so the first call does not pay for it. @default {true} */
   prewarm?: boolean;
   /** Receives what plugins log with `gn_log` (capability `log`). @default {a console sink} */
@@ -295,6 +301,7 @@ export class PluginHost {
         services: this.#services(name, manifest.capabilities),
         events: this.#options.events?.[name] ?? [],
         maxEventsPerCall: this.#options.maxEventsPerCall,
+        channelBytes: this.#options.channelBytes,
       });
       this.#trimCache();
       if (this.#closed) {

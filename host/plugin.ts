@@ -124,6 +124,14 @@ interface Slot {
   transport: Transport | undefined;
   busy: boolean;
   starting: Promise<void> | undefined;
+  /** When the call in flight must be done (`Infinity` when idle). */
+  deadline: number;
+  /** The hook of the call in flight. */
+  hook: string;
+}
+
+function slot(): Slot {
+  return { transport: undefined, busy: false, starting: undefined, deadline: Infinity, hook: "" };
 }
 
 /** Counters of one plugin. */
@@ -169,6 +177,7 @@ export class Plugin implements PluginHandle {
   #closed: HookError | undefined;
   #inFlight = 0;
   #drained: (() => void) | undefined;
+  #watchdog: ReturnType<typeof setTimeout> | undefined;
   readonly #maxPayload: number;
   readonly #timeoutMs: number;
   /** Counters. */
@@ -188,11 +197,9 @@ export class Plugin implements PluginHandle {
     this.#maxPayload = spec.maxPayloadBytes;
     this.#timeoutMs = options.timeoutMs ?? 1000;
     const n = Math.max(1, options.instances ?? 1);
-    this.#slots = [{ transport: undefined, busy: false, starting: undefined }];
+    this.#slots = [slot()];
     this.#attach(this.#slots[0], first.transport);
-    for (let i = 1; i < n; i++) {
-      this.#slots.push({ transport: undefined, busy: false, starting: undefined });
-    }
+    for (let i = 1; i < n; i++) this.#slots.push(slot());
   }
 
   /**
@@ -387,6 +394,10 @@ export class Plugin implements PluginHandle {
           { plugin: this.name, hook },
         );
       }
+      if (this.#queue.length === 0) {
+        const idle = this.#idleSlot();
+        if (idle !== undefined) return this.#exec(idle, hook, payload);
+      }
       return new Promise<CallOutcome>((resolve, reject) => {
         this.#queue.push({ hook, payload, resolve, reject });
         this.#pump();
@@ -401,15 +412,17 @@ export class Plugin implements PluginHandle {
     }
   }
 
+  #idleSlot(): Slot | undefined {
+    for (const s of this.#slots) if (!s.busy && s.starting === undefined) return s;
+    return undefined;
+  }
+
   #pump(): void {
     while (this.#queue.length > 0) {
-      const slot = this.#slots.find((s) => !s.busy && s.starting === undefined);
-      if (slot === undefined) {
-        // Start idle instances that are not up yet; they pump when ready.
-        return;
-      }
+      const slot = this.#idleSlot();
+      if (slot === undefined) return; // instances starting up pump when ready
       const job = this.#queue.shift()!;
-      this.#run(slot, job);
+      this.#exec(slot, job.hook, job.payload).then(job.resolve, job.reject);
     }
   }
 
@@ -446,50 +459,60 @@ export class Plugin implements PluginHandle {
     };
   }
 
-  #run(slot: Slot, job: Job): void {
+  /** Runs one call on `slot`, under the plugin's deadline. */
+  async #exec(slot: Slot, hook: string, payload: string): Promise<CallOutcome> {
     slot.busy = true;
     this.#inFlight++;
-    const done = () => {
+    try {
+      if (slot.transport === undefined) await this.#ensure(slot);
+      const transport = slot.transport!;
+      slot.hook = hook;
+      slot.deadline = performance.now() + this.#timeoutMs;
+      this.#armWatchdog();
+      try {
+        const outcome = await transport.call(hook, payload);
+        this.stats.calls++;
+        return outcome;
+      } catch (e) {
+        this.#onFailure(slot, transport, e as HookError);
+        throw e;
+      }
+    } finally {
+      slot.deadline = Infinity;
       slot.busy = false;
       this.#inFlight--;
       if (this.#inFlight === 0 && this.#queue.length === 0) this.#drained?.();
       this.#pump();
-    };
-    const go = async () => {
-      try {
-        await this.#ensure(slot);
-      } catch (e) {
-        job.reject(e as HookError);
-        return;
+    }
+  }
+
+  /**
+   * One timer per plugin watches every call's deadline (a timer per call would
+   * cost more than the call). On expiry the worker is terminated, which
+   * rejects the call with `timeout`; the slot is then refilled.
+   */
+  #armWatchdog(): void {
+    if (this.#watchdog !== undefined) return;
+    let next = Infinity;
+    for (const s of this.#slots) if (s.deadline < next) next = s.deadline;
+    if (next === Infinity) return;
+    this.#watchdog = setTimeout(() => {
+      this.#watchdog = undefined;
+      const now = performance.now();
+      for (const s of this.#slots) {
+        if (s.deadline <= now && s.transport !== undefined) {
+          s.deadline = Infinity;
+          s.transport.terminate(
+            new HookError(
+              "timeout",
+              `Hook "${s.hook}" of plugin "${this.name}" took longer than ${this.#timeoutMs} ms; its worker was replaced`,
+              { plugin: this.name, hook: s.hook },
+            ),
+          );
+        }
       }
-      const transport = slot.transport!;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      try {
-        const outcome = await Promise.race([
-          transport.call(job.hook, job.payload),
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(() => {
-              const error = new HookError(
-                "timeout",
-                `Hook "${job.hook}" of plugin "${this.name}" took longer than ${this.#timeoutMs} ms; its worker was replaced`,
-                { plugin: this.name, hook: job.hook },
-              );
-              transport.terminate(error);
-              reject(error);
-            }, this.#timeoutMs);
-          }),
-        ]);
-        this.stats.calls++;
-        job.resolve(outcome);
-      } catch (e) {
-        const error = e as HookError;
-        this.#onFailure(slot, transport, error);
-        job.reject(error);
-      } finally {
-        clearTimeout(timer);
-      }
-    };
-    go().finally(done);
+      this.#armWatchdog();
+    }, Math.max(0, next - performance.now()));
   }
 
   #onFailure(slot: Slot, transport: Transport, error: HookError): void {
@@ -541,6 +564,8 @@ export class Plugin implements PluginHandle {
     this.#closed = error;
     for (const job of this.#queue.splice(0)) job.reject(error);
     await Promise.all(this.#slots.map((s) => s.starting?.catch(() => {})));
+    clearTimeout(this.#watchdog);
+    this.#watchdog = undefined;
     for (const s of this.#slots) {
       s.transport?.terminate(error);
       s.transport = undefined;

@@ -12,7 +12,7 @@ import type { Guest } from "./guest.ts";
 import { FUEL_BYTE, HEADER_BYTES, Result, Slot, SpinSlot, State } from "./channel_layout.ts";
 
 /** Longest a worker spins waiting for the next request, in ms. */
-const MAX_SPIN_MS = 0.2;
+const MAX_SPIN_MS = 0.5;
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -29,6 +29,9 @@ export class ChannelServer {
   /** Smoothed gap between an answer and the next request, in ms. */
   #gap = 0.05;
   #answeredAt = 0;
+  /** Smoothed share of spins that caught the next request (0..1). */
+  #hitRate = 1;
+  #spins = 0;
 
   constructor(
     buffer: SharedArrayBuffer,
@@ -70,20 +73,38 @@ export class ChannelServer {
     }
   }
 
-  /** Spins while the state is `s`, within the budget; `true` when it changed. */
+  /**
+   * Spins while the state is `s`, within the budget; `true` when it changed.
+   * Spinning only pays while host and worker run on different cores; when
+   * spins keep missing (a shared core, a slow caller) the worker stops
+   * spinning and parks at once, probing again every 32nd time.
+   */
   #spinFor(s: number): boolean {
+    if (s !== State.response && s !== State.idle) return false;
     const left = this.#answeredAt + Math.min(MAX_SPIN_MS, 2 * this.#gap) - performance.now();
     if (left <= 0 || this.#gap > MAX_SPIN_MS) return false;
+    if (this.#hitRate < 0.5 && (++this.#spins & 31) !== 0) return false;
     const sp = this.#spin;
+    if (Atomics.load(sp, SpinSlot.waiting) > 0) return false; // another worker needs a core
     if (Atomics.add(sp, SpinSlot.spinning, 1) >= Atomics.load(sp, SpinSlot.limit)) {
       Atomics.sub(sp, SpinSlot.spinning, 1);
       return false;
     }
     try {
       const until = performance.now() + left;
-      while (Atomics.load(this.#ctrl, Slot.state) === s) {
-        if (performance.now() >= until) return false;
+      const c = this.#ctrl;
+      for (let st = s; st === s || st === State.idle; st = Atomics.load(c, Slot.state)) {
+        if (Atomics.load(sp, SpinSlot.waiting) > 0) {
+          // Someone's request waits: ours (a hit) or another worker's (yield the core).
+          if (Atomics.load(c, Slot.state) === State.request) break;
+          return false;
+        }
+        if (performance.now() >= until) {
+          this.#hitRate *= 0.8;
+          return false;
+        }
       }
+      this.#hitRate = this.#hitRate * 0.8 + 0.2;
       return true;
     } finally {
       Atomics.sub(sp, SpinSlot.spinning, 1);
@@ -99,6 +120,8 @@ export class ChannelServer {
       const gap = performance.now() - this.#answeredAt;
       this.#gap = this.#gap * 0.9 + Math.min(gap, 10) * 0.1;
     }
+    Atomics.sub(this.#spin, SpinSlot.waiting, 1);
+    const t0 = performance.now();
     const hook = decoder.decode(region.subarray(0, nameLen));
     let result: number = Result.none;
     let len = 0;
@@ -135,6 +158,7 @@ export class ChannelServer {
     c[Slot.result] = result;
     c[Slot.bodyLen] = len;
     c[Slot.messages] = this.#messages();
+    c[Slot.computeNs] = Math.min(0x7fff_ffff, Math.round((performance.now() - t0) * 1e6));
     Atomics.store(c, Slot.state, State.response);
     if (Atomics.load(c, Slot.hostParked) === 1) Atomics.notify(c, Slot.state);
     this.#answeredAt = performance.now();

@@ -32,6 +32,8 @@ export const Slot = {
   messages: 7,
   /** Whether a fuel figure is present (1) in the i64 at {@linkcode FUEL_BYTE}. */
   hasFuel: 8,
+  /** How long the worker took to serve the last request, in ns (capped at 2^31 − 1). */
+  computeNs: 9,
 } as const;
 
 /** Byte offset of the i64 fuel used by the last call. */
@@ -69,4 +71,9 @@ export const SpinSlot = {
   spinning: 0,
   /** How many may spin at once (cores to spare). */
   limit: 1,
+  /**
+   * Requests written but not yet picked up by their worker, process-wide: no
+   * worker spins while another waits to be woken (it would need the core).
+   */
+  waiting: 2,
 } as const;
