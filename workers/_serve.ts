@@ -93,7 +93,7 @@ export class ChannelServer {
     try {
       const until = performance.now() + left;
       const c = this.#ctrl;
-      for (let st = s; st === s || st === State.idle; st = Atomics.load(c, Slot.state)) {
+      for (let st: number = s; st === s || st === State.idle; st = Atomics.load(c, Slot.state)) {
         if (Atomics.load(sp, SpinSlot.waiting) > 0) {
           // Someone's request waits: ours (a hit) or another worker's (yield the core).
           if (Atomics.load(c, Slot.state) === State.request) break;

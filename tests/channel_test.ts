@@ -1,0 +1,95 @@
+// The shared-memory call channel: requests and answers larger than its region still work
+// (they go by message), and a stress run checks 100,000 answers byte for byte.
+import assert from "node:assert/strict";
+import { Plugin } from "../host/plugin.ts";
+import { fixtureBytes } from "./_helpers.ts";
+
+const UPPER = new URL("../bench/plugins/upper/upper.wasm", import.meta.url);
+
+Deno.test("a request larger than the shared region goes by message and is answered", async () => {
+  const p = await Plugin.load(await Deno.readFile(UPPER), { name: "upper", channelBytes: 4096 });
+  try {
+    for (const size of [10, 4000, 4100, 20_000, 200_000]) {
+      const v = "ab".repeat(size / 2);
+      assert.equal(await p.filter("the_content", v), v.toUpperCase(), `size ${size}`);
+    }
+    // and the channel is used again after a fallback
+    assert.equal(await p.filter("the_content", "small"), "SMALL");
+  } finally {
+    await p.close();
+  }
+});
+
+Deno.test("an answer larger than the shared region comes by message", async () => {
+  const p = await Plugin.load(await fixtureBytes("amplify"), {
+    name: "amplify",
+    channelBytes: 4096,
+    memoryPages: 64,
+  });
+  try {
+    for (const v of ["a", "x".repeat(300), "y".repeat(2000)]) {
+      const payloadBytes = `{"kind":"filter","value":${JSON.stringify(v)},"args":[]}`.length;
+      const out = await p.filter("amplify", v) as string;
+      assert.equal(out.length, payloadBytes * 8);
+      assert.ok(/^z+$/.test(out));
+    }
+  } finally {
+    await p.close();
+  }
+});
+
+/** A deterministic pseudo-random source (the stress run must be repeatable). */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 0x1_0000_0000;
+  };
+}
+
+const ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123456789 .,;:!?"\\\n\t/-_';
+
+Deno.test("stress: 100,000 calls across concurrent callers and plugins, sizes past the region", async () => {
+  const region = 8192;
+  const plugins = await Promise.all([
+    Plugin.load(await Deno.readFile(UPPER), { name: "upper-a", channelBytes: region }),
+    Plugin.load(await Deno.readFile(UPPER), {
+      name: "upper-b",
+      channelBytes: region,
+      instances: 2,
+    }),
+    Plugin.load(await fixtureBytes("content"), {
+      name: "content",
+      channelBytes: region,
+      fuel: 1e9,
+    }),
+  ]);
+  try {
+    await Promise.all(plugins.map((p) => p.prewarm()));
+    const CALLERS = 8;
+    const PER_CALLER = 100_000 / CALLERS;
+    let answered = 0;
+    await Promise.all(Array.from({ length: CALLERS }, async (_, caller) => {
+      const random = rng(caller + 1);
+      for (let i = 0; i < PER_CALLER; i++) {
+        const p = plugins[Math.floor(random() * plugins.length)];
+        // mostly small, some up to 1.5× the region
+        const size = random() < 0.9
+          ? Math.floor(random() * 256)
+          : Math.floor(random() * region * 1.5);
+        let v = "";
+        for (let k = 0; k < size; k++) v += ALPHABET[Math.floor(random() * ALPHABET.length)];
+        const out = await p.filter("the_content", v);
+        if (out !== v.toUpperCase()) {
+          assert.fail(`caller ${caller} call ${i} (${p.name}, ${size} chars) answered wrongly`);
+        }
+        answered++;
+      }
+    }));
+    assert.equal(answered, 100_000);
+  } finally {
+    await Promise.all(plugins.map((p) => p.close()));
+  }
+});
