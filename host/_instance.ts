@@ -117,27 +117,23 @@ function checkWorkerOptions(plugin: string, asserted: boolean): "on" | "asserted
  */
 export async function startInstance(
   spec: InstanceSpec,
+  spares?: SpareWorkers,
 ): Promise<{ transport: Transport; isolation: IsolationInfo }> {
   const workerOptions = checkWorkerOptions(spec.plugin, spec.unstableWorkerOptions);
-  let worker: Worker;
-  try {
-    worker = new Worker(WORKER_URL, {
-      type: "module",
-      name: `gn:${spec.plugin}`,
-      deno: { permissions: "none" },
-    });
-  } catch (cause) {
-    throw new HookError(
-      "isolation_unavailable",
-      `Cannot start plugin "${spec.plugin}": Deno refused a permission-less worker (${HOW_TO_ENABLE})`,
-      { plugin: spec.plugin, cause },
-    );
-  }
+  const booted = spares !== undefined
+    ? await spares.take(spec.plugin)
+    : await bootWorker(spec.plugin, spec.bootTimeoutMs);
   const state = spec.services?.state?.channel();
   const channel = spec.channelBytes > 0
     ? { buffer: new SharedArrayBuffer(HEADER_BYTES + spec.channelBytes), spin: spinBudget() }
     : undefined;
-  const transport = new WorkerTransport(worker, spec.plugin, spec.services, state, channel?.buffer);
+  const transport = new WorkerTransport(
+    booted.worker,
+    spec.plugin,
+    spec.services,
+    state,
+    channel?.buffer,
+  );
   const init: InitMessage = {
     type: "init",
     plugin: spec.plugin,
@@ -157,14 +153,156 @@ export async function startInstance(
     channel,
   };
   try {
-    const report = await transport.start(init, spec.bootTimeoutMs, spec.timeoutMs);
+    await transport.init(init, spec.timeoutMs);
+    spares?.refill();
     return {
       transport,
-      isolation: { ...report, workerOptions, remoteImport: remoteImportPossible() },
+      isolation: { ...booted.isolation, workerOptions, remoteImport: remoteImportPossible() },
     };
   } catch (e) {
     transport.terminate(e as HookError);
     throw e;
+  }
+}
+
+/** A worker that has started and passed its isolation self-test, not yet given a plugin. */
+export interface BootedWorker {
+  worker: Worker;
+  isolation: IsolationReport;
+}
+
+/**
+ * Spawns a permission-less worker and waits for its isolation self-test.
+ *
+ * @throws {HookError} `isolation_unavailable` when the worker is not
+ *   isolated or cannot be created; `timeout` past `bootTimeoutMs`.
+ */
+export function bootWorker(plugin: string, bootTimeoutMs: number): Promise<BootedWorker> {
+  let worker: Worker;
+  try {
+    worker = new Worker(WORKER_URL, {
+      type: "module",
+      name: `gn:${plugin}`,
+      deno: { permissions: "none" },
+    });
+  } catch (cause) {
+    return Promise.reject(
+      new HookError(
+        "isolation_unavailable",
+        `Cannot start plugin "${plugin}": Deno refused a permission-less worker (${HOW_TO_ENABLE})`,
+        { plugin, cause },
+      ),
+    );
+  }
+  return new Promise((resolve, reject) => {
+    const fail = (error: HookError) => {
+      clearTimeout(timer);
+      worker.terminate();
+      reject(error);
+    };
+    const timer = setTimeout(
+      () =>
+        fail(
+          new HookError(
+            "timeout",
+            `Cannot start plugin "${plugin}": spawning its worker took longer than ${bootTimeoutMs} ms`,
+            { plugin },
+          ),
+        ),
+      bootTimeoutMs,
+    );
+    worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      fail(
+        new HookError(
+          "worker_crashed",
+          `Worker of plugin "${plugin}" failed to start: ${e.message}`,
+          { plugin },
+        ),
+      );
+    };
+    worker.onmessage = (e: MessageEvent<WorkerReply>) => {
+      if (e.data.type !== "booted") return;
+      clearTimeout(timer);
+      const isolation = e.data.isolation;
+      const allowed = Object.entries(isolation.probes).filter(([, v]) => v !== "denied");
+      if (allowed.length > 0) {
+        fail(
+          new HookError(
+            "isolation_unavailable",
+            `Cannot start plugin "${plugin}": its worker is not isolated (${
+              allowed.map(([k, v]) => `${k}: ${v}`).join(", ")
+            })`,
+            { plugin },
+          ),
+        );
+        return;
+      }
+      worker.onmessage = null;
+      worker.onerror = null;
+      resolve({ worker, isolation });
+    };
+  });
+}
+
+/**
+ * Workers booted ahead of need, so starting a plugin (or replacing a worker
+ * after a timeout or crash) does not pay for spawning one and its self-test.
+ */
+export class SpareWorkers {
+  readonly #size: number;
+  readonly #bootTimeoutMs: number;
+  readonly #ready: Promise<BootedWorker | undefined>[] = [];
+  #closed = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * @param size How many booted workers to keep ready.
+   * @param bootTimeoutMs Deadline of each boot.
+   */
+  constructor(size: number, bootTimeoutMs: number) {
+    this.#size = size;
+    this.#bootTimeoutMs = bootTimeoutMs;
+  }
+
+  #refill(): void {
+    while (!this.#closed && this.#ready.length < this.#size) {
+      // A spare that fails to boot is dropped; take() then boots one itself.
+      this.#ready.push(bootWorker("spare", this.#bootTimeoutMs).catch(() => undefined));
+    }
+  }
+
+  /**
+   * A booted worker: a spare when one is ready, else a fresh one. The spare is
+   * replaced by {@linkcode SpareWorkers.refill}, once the caller's instance
+   * is up, so the replacement's boot does not compete with its start.
+   */
+  async take(plugin: string): Promise<BootedWorker> {
+    const spare = this.#ready.shift();
+    const w = spare === undefined ? undefined : await spare;
+    return w ?? await bootWorker(plugin, this.#bootTimeoutMs);
+  }
+
+  /**
+   * Boots spares until `size` are ready, soon but not now: `new Worker()`
+   * blocks the calling thread for 10–15 ms, so it waits for a quiet moment
+   * rather than delaying the answer the caller is about to ask for.
+   */
+  refill(delayMs = 50): void {
+    if (this.#closed || this.#timer !== undefined || this.#ready.length >= this.#size) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#refill();
+    }, delayMs);
+  }
+
+  /** Terminates the spares. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const all = this.#ready.splice(0);
+    for (const w of await Promise.all(all)) w?.worker.terminate();
   }
 }
 
@@ -206,9 +344,7 @@ class WorkerTransport implements Transport {
   readonly #worker: Worker;
   readonly #plugin: string;
   #pending: Pending | undefined;
-  #starting:
-    | { booted(): void; resolve(r: IsolationReport): void; reject(e: HookError): void }
-    | undefined;
+  #starting: { resolve(r: IsolationReport): void; reject(e: HookError): void } | undefined;
   #nextId = 1;
   #dead: HookError | undefined;
   onDeath: ((error: HookError) => void) | undefined;
@@ -269,33 +405,20 @@ class WorkerTransport implements Transport {
     };
   }
 
-  /**
-   * Waits for the worker's self-test (`bootMs`), then sends the module and
-   * waits for instantiation and the start function (`startMs`, the plugin's
-   * own deadline).
-   */
-  start(init: InitMessage, bootMs: number, startMs: number): Promise<IsolationReport> {
+  /** Sends the module and waits for instantiation and the start function (`startMs`). */
+  init(init: InitMessage, startMs: number): Promise<IsolationReport> {
     return new Promise((resolve, reject) => {
-      let timer = setTimeout(() => fail("spawning its worker", bootMs), bootMs);
-      const fail = (what: string, ms: number) => {
+      const timer = setTimeout(() => {
         this.#starting = undefined;
         reject(
           new HookError(
             "timeout",
-            `Cannot start plugin "${this.#plugin}": ${what} took longer than ${ms} ms`,
+            `Cannot start plugin "${this.#plugin}": instantiating it and running its start function took longer than ${startMs} ms`,
             { plugin: this.#plugin },
           ),
         );
-      };
+      }, startMs);
       this.#starting = {
-        booted: () => {
-          clearTimeout(timer);
-          timer = setTimeout(
-            () => fail("instantiating it and running its start function", startMs),
-            startMs,
-          );
-          this.#worker.postMessage(init);
-        },
         resolve: (r) => {
           clearTimeout(timer);
           resolve(r);
@@ -305,6 +428,7 @@ class WorkerTransport implements Transport {
           reject(e);
         },
       };
+      this.#worker.postMessage(init);
     });
   }
 
@@ -459,9 +583,6 @@ class WorkerTransport implements Transport {
 
   #onReply(r: WorkerReply): void {
     switch (r.type) {
-      case "booted":
-        this.#starting?.booted();
-        return;
       case "ready":
         this.#starting?.resolve(r.isolation);
         this.#starting = undefined;

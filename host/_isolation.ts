@@ -135,6 +135,8 @@ export function workerOptionsState(): WorkerOptionsFinding {
   return { state: "unproven", detail };
 }
 
+let remoteImport: boolean | undefined;
+
 /**
  * Whether a permission-less worker could dynamic-import a remote module from
  * Deno's default allow-list (a known Deno hole that `--deny-import` does not
@@ -145,7 +147,9 @@ export function workerOptionsState(): WorkerOptionsFinding {
  * @returns `true` when remote import looks possible.
  */
 export function remoteImportPossible(): boolean {
-  return DEFAULT_IMPORT_HOSTS.some((host) => {
+  // Each query costs milliseconds and the answer comes from the process's
+  // flags, which do not change: ask once.
+  return remoteImport ??= DEFAULT_IMPORT_HOSTS.some((host) => {
     try {
       return Deno.permissions.querySync({ name: "import", host: `${host}:443` }).state ===
         "granted";

@@ -21,7 +21,7 @@ import {
   readManifest,
 } from "./manifest.ts";
 import { Plugin, type PluginHandle } from "./plugin.ts";
-import type { IsolationInfo } from "./_instance.ts";
+import { type IsolationInfo, SpareWorkers } from "./_instance.ts";
 import {
   consoleLog,
   type LogEntry,
@@ -80,6 +80,12 @@ export interface PluginHostOptions {
    * @default {262144}
    */
   channelBytes?: number;
+  /**
+   * Workers kept booted (spawned, isolation proven) ahead of need, so loading
+   * a plugin or replacing a worker after a timeout or crash skips the ~20 ms
+   * spawn. Each costs an idle worker's memory. @default {1}
+   */
+  spareWorkers?: number;
   /** Start every instance of a plugin at load, so the first call does not pay for it. @default {true} */
   prewarm?: boolean;
   /** Receives what plugins log with `gn_log` (capability `log`). @default {a console sink} */
@@ -159,6 +165,7 @@ export class PluginHost {
   readonly #declared: ReadonlyMap<string, HookKind> | undefined;
   readonly #store: StateStore;
   readonly #quotas: StateQuotas;
+  readonly #spares: SpareWorkers | undefined;
   #closed = false;
 
   private constructor(options: PluginHostOptions) {
@@ -168,6 +175,9 @@ export class PluginHost {
       ? undefined
       : new Map(Object.entries(options.hooks));
     this.#store = options.state ?? new MemoryStateStore();
+    const spares = options.spareWorkers ?? 1;
+    this.#spares = spares > 0 ? new SpareWorkers(spares, 10_000) : undefined;
+    this.#spares?.refill();
     this.#quotas = { ...DEFAULT_STATE_QUOTAS, ...options.stateQuotas };
   }
 
@@ -215,6 +225,12 @@ export class PluginHost {
    * ```
    */
   static create(options: PluginHostOptions = {}): Promise<PluginHost> {
+    const spare = options.spareWorkers;
+    if (spare !== undefined && (!Number.isSafeInteger(spare) || spare < 0 || spare > 16)) {
+      return Promise.reject(
+        new RangeError(`Cannot create the plugin host: "spareWorkers" must be an integer in 0..16`),
+      );
+    }
     for (const key of ["maxPayloadBytes", "maxResponseBytes", "maxModuleBytes"] as const) {
       const v = options[key];
       if (v !== undefined && (!Number.isSafeInteger(v) || v < 1)) {
@@ -302,6 +318,7 @@ export class PluginHost {
         events: this.#options.events?.[name] ?? [],
         maxEventsPerCall: this.#options.maxEventsPerCall,
         channelBytes: this.#options.channelBytes,
+        spares: this.#spares,
       });
       this.#trimCache();
       if (this.#closed) {
@@ -474,6 +491,7 @@ export class PluginHost {
     this.#plugins.clear();
     for (const p of all) for (const off of p.unsubscribe) off();
     await Promise.all(all.map((p) => p.plugin.close()));
+    await this.#spares?.close();
     await this.bus.idle();
   }
 

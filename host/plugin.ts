@@ -23,6 +23,7 @@ import {
   type CallOutcome,
   type InstanceSpec,
   type IsolationInfo,
+  type SpareWorkers,
   startInstance,
   type Transport,
 } from "./_instance.ts";
@@ -84,6 +85,8 @@ export interface PluginOptions {
    * @default {262144}
    */
   channelBytes?: number;
+  /** Booted workers to start instances from (the host keeps one ready). */
+  spares?: SpareWorkers;
   /** Called when the plugin is quarantined. */
   onQuarantine?: (error: HookError) => void;
 }
@@ -283,7 +286,7 @@ export class Plugin implements PluginHandle {
       timeoutMs: options.timeoutMs ?? 1000,
       channelBytes: options.channelBytes ?? 256 * 1024,
     };
-    const first = await startInstance(spec);
+    const first = await startInstance(spec, options.spares);
     return new Plugin(spec, options, report, first);
   }
 
@@ -429,7 +432,7 @@ export class Plugin implements PluginHandle {
   #ensure(slot: Slot): Promise<void> {
     if (slot.transport !== undefined) return Promise.resolve();
     if (slot.starting !== undefined) return slot.starting;
-    slot.starting = startInstance(this.#spec).then(
+    slot.starting = startInstance(this.#spec, this.#options.spares).then(
       ({ transport }) => {
         slot.starting = undefined;
         if (this.#closed !== undefined) {
