@@ -21,28 +21,9 @@
     (if (i32.gt_s (global.get $live) (i32.const 0)) (then (global.set $live (i32.sub (global.get $live) (i32.const 1)))))
     (if (i32.eqz (global.get $live)) (then (global.set $top (i32.const 4096)))))
 
-  ;; nonzero when some byte of $w equals the byte repeated in $rep
-  (func $has (param $w i64) (param $rep i64) (result i64)
-    (local $x i64)
-    (local.set $x (i64.xor (local.get $w) (local.get $rep)))
-    (i64.and
-      (i64.and (i64.sub (local.get $x) (i64.const 0x0101010101010101)) (i64.xor (local.get $x) (i64.const -1)))
-      (i64.const 0x8080808080808080)))
-
-  ;; upper-cases the ASCII letters of a word
-  (func $upper8 (param $w i64) (result i64)
-    (local $h i64) (local $m i64)
-    (local.set $h (i64.and (local.get $w) (i64.const 0x7f7f7f7f7f7f7f7f)))
-    (local.set $m
-      (i64.and
-        (i64.and
-          (i64.add (local.get $h) (i64.const 0x1f1f1f1f1f1f1f1f))
-          (i64.xor (i64.add (local.get $h) (i64.const 0x0505050505050505)) (i64.const -1)))
-        (i64.and (i64.xor (local.get $w) (i64.const -1)) (i64.const 0x8080808080808080))))
-    (i64.xor (local.get $w) (i64.shr_u (local.get $m) (i64.const 2))))
-
   (func (export "gn_handle_hook") (param $np i32) (param $nl i32) (param $pp i32) (param $pl i32) (result i64)
     (local $i i32) (local $end i32) (local $out i32) (local $o i32) (local $c i32) (local $w i64)
+    (local $q i64) (local $b i64) (local $h i64)
     (local.set $end (i32.add (local.get $pp) (local.get $pl)))
     ;; find "value": followed by a quote
     (local.set $i (local.get $pp))
@@ -70,10 +51,28 @@
         (if (i32.le_u (i32.add (local.get $i) (i32.const 8)) (local.get $end))
           (then
             (local.set $w (i64.load (local.get $i)))
-            (if (i64.eqz (i64.or (call $has (local.get $w) (i64.const 0x2222222222222222))
-                                 (call $has (local.get $w) (i64.const 0x5c5c5c5c5c5c5c5c))))
+            ;; no quote (0x22) and no backslash (0x5c) in the word: upper-case it whole
+            (local.set $q (i64.xor (local.get $w) (i64.const 0x2222222222222222)))
+            (local.set $b (i64.xor (local.get $w) (i64.const 0x5c5c5c5c5c5c5c5c)))
+            (if (i64.eqz
+                  (i64.and
+                    (i64.or
+                      (i64.and (i64.sub (local.get $q) (i64.const 0x0101010101010101))
+                               (i64.xor (local.get $q) (i64.const -1)))
+                      (i64.and (i64.sub (local.get $b) (i64.const 0x0101010101010101))
+                               (i64.xor (local.get $b) (i64.const -1))))
+                    (i64.const 0x8080808080808080)))
               (then
-                (i64.store (local.get $o) (call $upper8 (local.get $w)))
+                (local.set $h (i64.and (local.get $w) (i64.const 0x7f7f7f7f7f7f7f7f)))
+                (i64.store (local.get $o)
+                  (i64.xor (local.get $w)
+                    (i64.shr_u
+                      (i64.and
+                        (i64.and
+                          (i64.add (local.get $h) (i64.const 0x1f1f1f1f1f1f1f1f))
+                          (i64.xor (i64.add (local.get $h) (i64.const 0x0505050505050505)) (i64.const -1)))
+                        (i64.and (i64.xor (local.get $w) (i64.const -1)) (i64.const 0x8080808080808080)))
+                      (i64.const 2))))
                 (local.set $i (i32.add (local.get $i) (i32.const 8)))
                 (local.set $o (i32.add (local.get $o) (i32.const 8)))
                 (br $words)))))
