@@ -176,13 +176,13 @@ function funcType(r: ByteReader): FuncType {
 }
 
 /**
- * Reads the sections of `bytes` the host needs.
+ * Checks the magic number and version of a binary module.
  *
- * @param bytes A WebAssembly binary module.
- * @returns Types, imports, function types, memories, tables and exports.
- * @throws {WasmFormatError} When the bytes are not a module we can read.
+ * @param bytes The module bytes.
+ * @returns A reader positioned at the first section.
+ * @throws {WasmFormatError} For anything but a core module, version 1.
  */
-export function readModuleInfo(bytes: Uint8Array): ModuleInfo {
+export function readHeader(bytes: Uint8Array): ByteReader {
   const r = new ByteReader(bytes);
   if (
     bytes.length < 8 || bytes[0] !== 0x00 || bytes[1] !== 0x61 || bytes[2] !== 0x73 ||
@@ -195,6 +195,18 @@ export function readModuleInfo(bytes: Uint8Array): ModuleInfo {
     r.fail("Unsupported binary version (a component or a future format?)");
   }
   r.pos = 8;
+  return r;
+}
+
+/**
+ * Reads the sections of `bytes` the host needs.
+ *
+ * @param bytes A WebAssembly binary module.
+ * @returns Types, imports, function types, memories, tables and exports.
+ * @throws {WasmFormatError} When the bytes are not a module we can read.
+ */
+export function readModuleInfo(bytes: Uint8Array): ModuleInfo {
+  const r = readHeader(bytes);
   const info: ModuleInfo = {
     types: [],
     imports: [],

@@ -7,7 +7,6 @@
  */
 
 import { HookError, type HookErrorRecord } from "../abi/errors.ts";
-import type { Capability } from "../abi/imports.ts";
 import type {
   CallMessage,
   InitMessage,
@@ -26,28 +25,15 @@ import {
   State,
 } from "../workers/channel_layout.ts";
 
-/** Everything needed to start an instance of a plugin. */
-export interface InstanceSpec {
-  plugin: string;
-  module: WebAssembly.Module;
-  importNames: string[];
-  granted: Capability[];
-  maxPayloadBytes: number;
-  maxResponseBytes: number;
-  fuel?: number;
-  checkAbiVersion: boolean;
+/** Everything needed to start an instance of a plugin: the init message's fields, and more. */
+export interface InstanceSpec
+  extends Omit<InitMessage, "type" | "state" | "hostCallTimeoutMs" | "channel"> {
   /** Deadline for spawning the worker and its self-test, in ms. */
   bootTimeoutMs: number;
   /** The embedder says Deno runs with `--unstable-worker-options`. */
   unstableWorkerOptions: boolean;
   /** Where log lines, events and state requests go. */
   services?: PluginServices;
-  /** Event names approved for `gn_event_emit`. */
-  events: string[];
-  /** Caps on events. */
-  maxEventBytes: number;
-  maxEventsPerCall: number;
-  maxEventBytesPerCall: number;
   /** Per-call deadline, also the longest a state request may wait. */
   timeoutMs: number;
   /** Bytes of the shared call region; `0` uses postMessage only. */
@@ -134,24 +120,15 @@ export async function startInstance(
     state,
     channel?.buffer,
   );
-  const init: InitMessage = {
-    type: "init",
-    plugin: spec.plugin,
-    module: spec.module,
-    importNames: spec.importNames,
-    granted: spec.granted,
-    maxPayloadBytes: spec.maxPayloadBytes,
-    maxResponseBytes: spec.maxResponseBytes,
-    fuel: spec.fuel,
-    checkAbiVersion: spec.checkAbiVersion,
-    events: spec.events,
-    maxEventBytes: spec.maxEventBytes,
-    maxEventsPerCall: spec.maxEventsPerCall,
-    maxEventBytesPerCall: spec.maxEventBytesPerCall,
-    state,
-    hostCallTimeoutMs: spec.timeoutMs,
-    channel,
-  };
+  const {
+    bootTimeoutMs: _b,
+    unstableWorkerOptions: _u,
+    services: _s,
+    timeoutMs,
+    channelBytes: _c,
+    ...rest
+  } = spec;
+  const init: InitMessage = { ...rest, type: "init", state, hostCallTimeoutMs: timeoutMs, channel };
   try {
     await transport.init(init, spec.timeoutMs);
     spares?.refill();

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ByteReader } from "../abi/_wasm_reader.ts";
+import { ByteReader, readHeader } from "../abi/_wasm_reader.ts";
 import { HookError } from "../abi/errors.ts";
 import { readRefType, readValType, skipConstExpr, unknown, unsupported } from "./_code.ts";
 
@@ -184,18 +184,7 @@ function readFuncType(r: ByteReader, where: string): number {
  * @throws {WasmFormatError} For truncated or malformed bytes (the caller maps it).
  */
 export function parseModule(bytes: Uint8Array): ParsedModule {
-  const r = new ByteReader(bytes);
-  if (
-    bytes.length < 8 || bytes[0] !== 0x00 || bytes[1] !== 0x61 || bytes[2] !== 0x73 ||
-    bytes[3] !== 0x6d
-  ) {
-    r.fail("Missing the \\0asm magic number");
-  }
-  if (bytes[4] !== 1 || bytes[5] !== 0 || bytes[6] !== 0 || bytes[7] !== 0) {
-    r.pos = 4;
-    r.fail("Unsupported binary version (a component or a future format?)");
-  }
-  r.pos = 8;
+  const r = readHeader(bytes);
   const m: ParsedModule = {
     bytes,
     sections: [],
