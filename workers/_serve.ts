@@ -93,7 +93,9 @@ export class ChannelServer {
     try {
       const until = performance.now() + left;
       const c = this.#ctrl;
+      let i = 0;
       for (let st: number = s; st === s || st === State.idle; st = Atomics.load(c, Slot.state)) {
+        if ((++i & 15) !== 0) continue;
         if (Atomics.load(sp, SpinSlot.waiting) > 0) {
           // Someone's request waits: ours (a hit) or another worker's (yield the core).
           if (Atomics.load(c, Slot.state) === State.request) break;
@@ -111,6 +113,26 @@ export class ChannelServer {
     }
   }
 
+  #lastHook = "";
+  #lastHookBytes = new Uint8Array(0);
+
+  /** The hook name at the start of the region; the same name as last time is not decoded again. */
+  #hookName(region: Uint8Array, len: number): string {
+    const last = this.#lastHookBytes;
+    if (last.length === len) {
+      let same = true;
+      for (let i = 0; i < len; i++) {
+        if (region[i] !== last[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return this.#lastHook;
+    }
+    this.#lastHookBytes = region.slice(0, len);
+    return this.#lastHook = decoder.decode(this.#lastHookBytes);
+  }
+
   #handle(): void {
     const c = this.#ctrl;
     const region = this.#region;
@@ -122,7 +144,7 @@ export class ChannelServer {
     }
     Atomics.sub(this.#spin, SpinSlot.waiting, 1);
     const t0 = performance.now();
-    const hook = decoder.decode(region.subarray(0, nameLen));
+    const hook = this.#hookName(region, nameLen);
     let result: number = Result.none;
     let len = 0;
     try {

@@ -11,6 +11,7 @@
 
 import { HookError, type HookErrorCode } from "../abi/errors.ts";
 import { codeForStatus } from "../abi/status.ts";
+import { decodeUtf8 } from "../abi/utf8.ts";
 
 /** Names of the exports the fuel instrumenter adds (see `meter/`). */
 export const METER_EXPORTS = {
@@ -31,7 +32,6 @@ export class GuestPanic extends Error {
 export const MAX_GUEST_MESSAGE_BYTES = 4096;
 
 const lossy = new TextDecoder("utf-8", { fatal: false });
-const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
 
 /** What a host import sees of the call it runs in. */
@@ -421,7 +421,7 @@ export class Guest {
 
 function decodeBody(body: Uint8Array): string {
   try {
-    return strict.decode(body);
+    return decodeUtf8(body);
   } catch (cause) {
     throw new HookError("bad_response", "body is not valid UTF-8", { cause });
   }
