@@ -147,6 +147,8 @@ export async function startInstance(
 export interface BootedWorker {
   worker: Worker;
   isolation: IsolationReport;
+  /** Set when the worker failed while waiting to be used. */
+  failed: boolean;
 }
 
 /**
@@ -217,8 +219,15 @@ export function bootWorker(plugin: string, bootTimeoutMs: number): Promise<Boote
         return;
       }
       worker.onmessage = null;
-      worker.onerror = null;
-      resolve({ worker, isolation });
+      const booted: BootedWorker = { worker, isolation, failed: false };
+      // Until a transport takes it over, a failure of the idle worker must not
+      // reach the host's global error handler (which would end the process).
+      worker.onerror = (e: ErrorEvent) => {
+        e.preventDefault();
+        booted.failed = true;
+        worker.terminate();
+      };
+      resolve(booted);
     };
   });
 }
@@ -258,7 +267,7 @@ export class SpareWorkers {
   async take(plugin: string): Promise<BootedWorker> {
     const spare = this.#ready.shift();
     const w = spare === undefined ? undefined : await spare;
-    return w ?? await bootWorker(plugin, this.#bootTimeoutMs);
+    return w !== undefined && !w.failed ? w : await bootWorker(plugin, this.#bootTimeoutMs);
   }
 
   /**
@@ -354,6 +363,7 @@ class WorkerTransport implements Transport {
   #services = 0;
   #servicesWaiter: { count: number; resolve(): void } | undefined;
   #bigBody: ((body: Uint8Array) => void) | undefined;
+  #earlyBody: Uint8Array | undefined;
   #deadError: HookError | undefined;
   #wakeDead: ((e: HookError) => void) | undefined;
   /** Smoothed time the worker takes to serve a call, in ms (what it reports). */
@@ -391,7 +401,10 @@ class WorkerTransport implements Transport {
         return;
       }
       if (m.type === "body") {
-        this.#bigBody?.(m.body);
+        // The worker posts the body before it publishes the answer, so a parked
+        // host can receive it before it looks for it: keep it until then.
+        if (this.#bigBody !== undefined) this.#bigBody(m.body);
+        else this.#earlyBody = m.body;
         return;
       }
       this.#onReply(m);
@@ -538,7 +551,11 @@ class WorkerTransport implements Transport {
       } else if (result === Result.error) {
         error = this.#error(JSON.parse(decodeShared(region, len)));
       } else if (result === Result.message) {
-        big = new Promise((resolve) => this.#bigBody = resolve);
+        const early = this.#earlyBody;
+        this.#earlyBody = undefined;
+        big = early !== undefined
+          ? Promise.resolve(early)
+          : new Promise((resolve) => this.#bigBody = resolve);
       }
       Atomics.store(c, Slot.state, State.idle);
       if (big !== undefined) {
