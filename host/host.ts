@@ -99,6 +99,8 @@ export interface PluginHostOptions {
   events?: Readonly<Record<string, readonly string[]>>;
   /** Most events one call may emit; more answer -7 (quota exceeded). @default {100} */
   maxEventsPerCall?: number;
+  /** Most `gn_log` lines one call may write; the rest are dropped after one notice. @default {100} */
+  maxLogsPerCall?: number;
   /** The store behind the `state` capability. @default {new MemoryStateStore()} */
   state?: StateStore;
   /** Quotas on every plugin's state. @default {DEFAULT_STATE_QUOTAS} */
@@ -317,6 +319,7 @@ export class PluginHost {
         services: this.#services(name, manifest.capabilities),
         events: this.#options.events?.[name] ?? [],
         maxEventsPerCall: this.#options.maxEventsPerCall,
+        maxLogsPerCall: this.#options.maxLogsPerCall,
         channelBytes: this.#options.channelBytes,
         spares: this.#spares,
       });

@@ -77,6 +77,8 @@ export interface PluginOptions {
   maxEventBytes?: number;
   /** Most events per call. @default {100} */
   maxEventsPerCall?: number;
+  /** Most `gn_log` lines per call; the rest are dropped after one notice. @default {100} */
+  maxLogsPerCall?: number;
   /** Most event bytes per call. @default {1048576} */
   maxEventBytesPerCall?: number;
   /**
@@ -282,6 +284,7 @@ export class Plugin implements PluginHandle {
       events: [...(options.events ?? [])],
       maxEventBytes: options.maxEventBytes ?? 65536,
       maxEventsPerCall: options.maxEventsPerCall ?? 100,
+      maxLogsPerCall: options.maxLogsPerCall ?? 100,
       maxEventBytesPerCall: options.maxEventBytesPerCall ?? 1 << 20,
       timeoutMs: options.timeoutMs ?? 1000,
       channelBytes: options.channelBytes ?? 256 * 1024,

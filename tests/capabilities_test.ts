@@ -19,6 +19,7 @@ const HOOKS = [
   "emit_ok",
   "emit_denied",
   "emit_flood",
+  "log_flood",
 ].map((name) => ({ name, kind: "action" as const, fail: "block" as const }));
 const FILTERS = ["time", "fuel_left", "counter_get"].map((name) => ({
   name,
@@ -207,6 +208,22 @@ Deno.test("gn_event_emit flood: capped per call, the host keeps answering", asyn
       await host.bus.doAction("emit_flood");
       assert.equal(events.length, 100, "the cap is per call");
       assert.equal(await host.bus.applyFilters("counter_get", null), 0);
+    },
+    { limits: "fuel = 100_000_000\ntimeout_ms = 1000" },
+  );
+});
+
+Deno.test("gn_log flood: capped per call with one notice, the host keeps answering", async () => {
+  const logs: LogEntry[] = [];
+  await withCaps(
+    { log: (e) => logs.push(e), maxLogsPerCall: 20 },
+    async (host) => {
+      await host.bus.doAction("log_flood");
+      assert.equal(logs.length, 21);
+      assert.equal(logs[20].invalid, "truncated");
+      assert.match(logs[20].message, /log limit of 20 lines per call/);
+      await host.bus.doAction("log_hello");
+      assert.equal(logs.length, 22, "the cap is per call");
     },
     { limits: "fuel = 100_000_000\ntimeout_ms = 1000" },
   );

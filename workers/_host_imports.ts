@@ -54,6 +54,7 @@ function utf8(bytes: Uint8Array): string | undefined {
 export interface CallQuota {
   events: number;
   eventBytes: number;
+  logs: number;
 }
 
 /**
@@ -68,7 +69,7 @@ export function hostImports(m: InitMessage, quota: CallQuota): Record<string, Im
   const granted = new Set(m.granted);
   if (granted.has("clock")) out.gn_time_ms = () => () => BigInt(Date.now());
   if (granted.has("fuel")) out.gn_fuel_remaining = (ctx) => () => ctx.fuelLeft() ?? -1n;
-  if (granted.has("log")) out.gn_log = logImport;
+  if (granted.has("log")) out.gn_log = logImport(m.maxLogsPerCall, quota);
   if (granted.has("emit")) out.gn_event_emit = emitImport(m, quota);
   if (granted.has("state") && m.state !== undefined) {
     const state = new StateClient(m.state, m.hostCallTimeoutMs);
@@ -80,25 +81,42 @@ export function hostImports(m: InitMessage, quota: CallQuota): Record<string, Im
   return out;
 }
 
-const logImport: ImportFactory = (ctx) => (level: number, ptr: number, len: number) => {
-  const bytes = ctx.read(ptr, len, MAX_GUEST_MESSAGE_BYTES);
-  const known = level >= 0 && level <= 3;
-  post({
-    type: "log",
-    hook: ctx.hook,
-    level: known ? LEVELS[level] : "warn",
-    message: bytes === undefined
-      ? readMessage(ctx, ptr, len)
-      : readMessage(ctx, ptr, Math.min(len >>> 0, MAX_GUEST_MESSAGE_BYTES)),
-    invalid: bytes === undefined && (len >>> 0) <= MAX_GUEST_MESSAGE_BYTES
-      ? "pointer"
-      : !known
-      ? "level"
-      : (len >>> 0) > MAX_GUEST_MESSAGE_BYTES
-      ? "truncated"
-      : undefined,
-  });
-};
+function logImport(maxPerCall: number, quota: CallQuota): ImportFactory {
+  return (ctx) => (level: number, ptr: number, len: number) => {
+    // A flood of lines would flood the host's message queue: cap them per call.
+    if (quota.logs >= maxPerCall) {
+      if (quota.logs++ === maxPerCall) {
+        post({
+          type: "log",
+          hook: ctx.hook,
+          level: "warn",
+          message:
+            `log limit of ${maxPerCall} lines per call reached; the rest of this call's lines are dropped`,
+          invalid: "truncated",
+        });
+      }
+      return;
+    }
+    quota.logs++;
+    const bytes = ctx.read(ptr, len, MAX_GUEST_MESSAGE_BYTES);
+    const known = level >= 0 && level <= 3;
+    post({
+      type: "log",
+      hook: ctx.hook,
+      level: known ? LEVELS[level] : "warn",
+      message: bytes === undefined
+        ? readMessage(ctx, ptr, len)
+        : readMessage(ctx, ptr, Math.min(len >>> 0, MAX_GUEST_MESSAGE_BYTES)),
+      invalid: bytes === undefined && (len >>> 0) <= MAX_GUEST_MESSAGE_BYTES
+        ? "pointer"
+        : !known
+        ? "level"
+        : (len >>> 0) > MAX_GUEST_MESSAGE_BYTES
+        ? "truncated"
+        : undefined,
+    });
+  };
+}
 
 function emitImport(m: InitMessage, quota: CallQuota): ImportFactory {
   const approved = new Set(m.events);

@@ -51,7 +51,7 @@ async function init(m: InitMessage): Promise<void> {
     return;
   }
   try {
-    const quota = { events: 0, eventBytes: 0 };
+    const quota = { events: 0, eventBytes: 0, logs: 0 };
     const imports = hostImports(m, quota);
     guest = new Guest(m.module, {
       plugin: m.plugin,
@@ -62,6 +62,7 @@ async function init(m: InitMessage): Promise<void> {
       imports,
       beforeCall: () => {
         quota.events = 0;
+        quota.logs = 0;
         quota.eventBytes = 0;
       },
     });

@@ -55,6 +55,8 @@ export interface InitMessage {
   /** Caps on events: bytes of one event, events and bytes per call. */
   maxEventBytes: number;
   maxEventsPerCall: number;
+  /** Most `gn_log` lines per call; one notice replaces the rest. */
+  maxLogsPerCall: number;
   maxEventBytesPerCall: number;
   /** The state channel, when `state` is granted. */
   state?: StateChannel;
