@@ -233,11 +233,23 @@ export class PluginHost {
         new RangeError(`Cannot create the plugin host: "spareWorkers" must be an integer in 0..16`),
       );
     }
-    for (const key of ["maxPayloadBytes", "maxResponseBytes", "maxModuleBytes"] as const) {
-      const v = options[key];
-      if (v !== undefined && (!Number.isSafeInteger(v) || v < 1)) {
+    const ranges = {
+      maxPayloadBytes: [1, 2 ** 30],
+      maxResponseBytes: [1, 2 ** 30],
+      maxModuleBytes: [1, 2 ** 31],
+      channelBytes: [0, 2 ** 26],
+      maxEventsPerCall: [0, 1e6],
+      maxLogsPerCall: [0, 1e6],
+      quarantineAfter: [1, Number.MAX_SAFE_INTEGER],
+      quarantineWindowMs: [1, 2 ** 31 - 1],
+    } as const;
+    for (const [key, [min, max]] of Object.entries(ranges)) {
+      const v = options[key as keyof typeof ranges];
+      if (v !== undefined && (!Number.isSafeInteger(v) || v < min || v > max)) {
         return Promise.reject(
-          new RangeError(`Cannot create the plugin host: "${key}" must be a positive integer`),
+          new RangeError(
+            `Cannot create the plugin host: "${key}" must be an integer in ${min}..${max} (got ${v})`,
+          ),
         );
       }
     }

@@ -154,6 +154,13 @@ Deno.test("a plugin binding with fail = warn is skipped and reported; the chain 
 Deno.test("create() refuses bad options early", async () => {
   await assert.rejects(PluginHost.create({ maxPayloadBytes: -1 }), RangeError);
   await assert.rejects(
+    PluginHost.create({ channelBytes: -5 }),
+    /"channelBytes" must be an integer/,
+  );
+  await assert.rejects(PluginHost.create({ quarantineAfter: 0 }), RangeError);
+  await assert.rejects(PluginHost.create({ maxLogsPerCall: 1.5 }), RangeError);
+  await assert.rejects(PluginHost.create({ spareWorkers: -1 }), RangeError);
+  await assert.rejects(
     PluginHost.create({ hooks: { x: "sideways" as never } }),
     TypeError,
   );
