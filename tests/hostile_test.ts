@@ -168,7 +168,7 @@ Deno.test("a crashed worker settles the call in flight with worker_crashed and i
     assert.equal(p.stats.restarts, 1);
     // a worker that dies while idle is replaced before the next call needs it
     p[CRASH_FOR_TESTS]();
-    await new Promise((r) => setTimeout(r, 100));
+    while (p.stats.restarts < 2) await new Promise((r) => setTimeout(r, 5));
     assert.equal(await p.filter("ok", null), "ok");
     assert.equal(p.stats.restarts, 2);
   });
@@ -227,13 +227,13 @@ Deno.test("a 50 MB module is refused before it is hashed; random bytes are inval
     const giant = new Uint8Array(size);
     giant.set([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 0]);
     await Deno.writeFile(`${dir}/giant/identity.wasm`, giant);
-    const t0 = performance.now();
+    // Refused on its size, before it is read or hashed (host/manifest_test.ts proves the
+    // "before it is read" part with a sparse file).
     await assert.rejects(host.load(file), (e: HookError) => {
       assert.equal(e.code, "module_too_large");
       assert.match(e.message, /52428800/);
       return true;
     });
-    assert.ok(performance.now() - t0 < 2000, "refused without hashing 50 MB");
 
     const { blake3 } = await import("hash-wasm");
     const junk = crypto.getRandomValues(new Uint8Array(4096));
