@@ -155,3 +155,14 @@ export function metered(
     ? { value, used: budget - left, left }
     : { error, used: budget - left, left };
 }
+
+/** A deterministic PRNG (mulberry32): the same seed gives the same sequence. */
+export function prng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = seed;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

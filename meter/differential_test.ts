@@ -8,20 +8,9 @@ import { meterWith } from "./_meter.ts";
 import type { Strategy } from "./_instrument.ts";
 import { CORPUS } from "./_corpus_test_util.ts";
 import { oracle } from "./_oracle_test_util.ts";
-import { type Exports, instantiate, type Metered, metered, wat } from "./_test_util.ts";
+import { type Exports, instantiate, type Metered, metered, prng, wat } from "./_test_util.ts";
 
 const STRATEGIES: Strategy[] = ["auto", "auto-strict", "global", "local", "helper"];
-
-/** A deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = seed;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const rand = prng(0x5eed);
 const INPUTS: number[] = [

@@ -5,17 +5,7 @@ import assert from "node:assert/strict";
 import { HookError } from "../abi/errors.ts";
 import { meter } from "./mod.ts";
 import { CORPUS } from "./_corpus_test_util.ts";
-import { toWat, wat } from "./_test_util.ts";
-
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = seed;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng, toWat, wat } from "./_test_util.ts";
 
 const HEADER = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
 
