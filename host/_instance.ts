@@ -61,8 +61,11 @@ export interface CallOutcome {
  * reference; a shared-memory channel implements the same interface.
  */
 export interface Transport {
-  /** Sends one call; at most one is in flight. Rejects with a HookError. */
-  call(hook: string, payload: string): Promise<CallOutcome>;
+  /**
+   * Sends one call; at most one is in flight. Fails with a HookError. May
+   * answer (or throw) synchronously, when the answer came within the spin.
+   */
+  call(hook: string, payload: string): CallOutcome | Promise<CallOutcome>;
   /** Stops the worker; a call in flight rejects with `error`. */
   terminate(error: HookError): void;
   /** Test hook: makes the worker fail as a crash would. */
@@ -323,6 +326,9 @@ let sharedInFlight = 0;
 /** Longest the host thread spins for an answer before it parks, in ms. */
 const MAX_HOST_SPIN_MS = 0.5;
 
+/** Cap of one wake-up sample, in ms: a longer wait is the worker's slowness, not the wake's. */
+const MAX_WAKE_MS = 1;
+
 /** Hand-over time added to the host's spin budget, in ms. */
 const SPIN_SLACK_MS = 0.01;
 
@@ -364,13 +370,10 @@ class WorkerTransport implements Transport {
   #servicesWaiter: { count: number; resolve(): void } | undefined;
   #bigBody: ((body: Uint8Array) => void) | undefined;
   #earlyBody: Uint8Array | undefined;
-  #deadError: HookError | undefined;
-  #wakeDead: ((e: HookError) => void) | undefined;
   /** Smoothed time the worker takes to serve a call, in ms (what it reports). */
   #computeMs = 0.005;
-  /** Smoothed share of spins that caught the answer (0..1). */
-  #hitRate = 1;
-  #spins = 0;
+  /** Smoothed cost of parking an exchange, in ms (see {@linkcode WorkerTransport.#measureWake}). */
+  #wakeMs = 0;
 
   constructor(
     worker: Worker,
@@ -462,7 +465,7 @@ class WorkerTransport implements Transport {
     }
   }
 
-  call(hook: string, payload: string): Promise<CallOutcome> {
+  call(hook: string, payload: string): CallOutcome | Promise<CallOutcome> {
     if (this.#dead !== undefined) return Promise.reject(this.#dead);
     if (this.#pending !== undefined) {
       return Promise.reject(
@@ -489,127 +492,186 @@ class WorkerTransport implements Transport {
     });
   }
 
-  /** One exchange through the shared region (the request is already in it). */
-  async #callShared(hook: string, nameLen: number, payloadLen: number): Promise<CallOutcome> {
+  /**
+   * One exchange through the shared region (the request is already in it).
+   * When the answer comes within the spin it is collected synchronously:
+   * no promise, no event-loop turn.
+   */
+  #callShared(
+    hook: string,
+    nameLen: number,
+    payloadLen: number,
+  ): CallOutcome | Promise<CallOutcome> {
     const c = this.#ctrl!;
-    const region = this.#region!;
-    // Rejected by terminate(): only needed (and only made) when this call has to wait.
-    let dead: Promise<never> | undefined;
-    const settle: Pending = {
-      resolve: () => {},
-      reject: (e) => {
-        this.#deadError = e;
-        this.#wakeDead?.(e);
-      },
-    };
-    const waitDead = () => {
-      dead ??= new Promise<never>((_, reject) => {
-        if (this.#deadError !== undefined) reject(this.#deadError);
-        else this.#wakeDead = reject;
-      });
-      dead.catch(() => {});
-      return dead;
-    };
-    this.#pending = settle;
+    c[Slot.nameLen] = nameLen;
+    c[Slot.payloadLen] = payloadLen;
+    Atomics.add(spinCounters(), SpinSlot.waiting, 1);
+    Atomics.store(c, Slot.state, State.request);
+    if (Atomics.load(c, Slot.workerParked) === 1) Atomics.notify(c, Slot.state);
+    else if (sharedInFlight === 0 && this.#spin(c)) return this.#collect(hook);
+    return this.#park(hook);
+  }
+
+  /** Waits for the answer with `Atomics.waitAsync` (the event loop runs on), then collects it. */
+  async #park(hook: string): Promise<CallOutcome> {
+    const c = this.#ctrl!;
+    const wait = this.#waiting();
+    // A call parked alone measures the wake-up; others also measure queueing.
+    const t0 = sharedInFlight === 0 ? performance.now() : -1;
     sharedInFlight++;
-    const spin = spinCounters();
     try {
-      c[Slot.nameLen] = nameLen;
-      c[Slot.payloadLen] = payloadLen;
-      const t0 = performance.now();
-      Atomics.add(spin, SpinSlot.waiting, 1);
-      Atomics.store(c, Slot.state, State.request);
-      const parked = Atomics.load(c, Slot.workerParked) === 1;
-      if (parked) Atomics.notify(c, Slot.state);
-      if (parked || !this.#spin(c, t0)) {
-        while (Atomics.load(c, Slot.state) === State.request) {
-          Atomics.store(c, Slot.hostParked, 1);
-          const w = Atomics.waitAsync(c, Slot.state, State.request);
-          if (w.async) await Promise.race([w.value, waitDead()]);
-          Atomics.store(c, Slot.hostParked, 0);
-          if (this.#dead !== undefined) throw this.#dead;
-        }
+      while (Atomics.load(c, Slot.state) === State.request) {
+        Atomics.store(c, Slot.hostParked, 1);
+        const w = Atomics.waitAsync(c, Slot.state, State.request);
+        if (w.async) await Promise.race([w.value, wait.dead()]);
+        Atomics.store(c, Slot.hostParked, 0);
+        if (this.#dead !== undefined) throw this.#dead;
       }
-      this.#computeMs = this.#computeMs * 0.8 + (c[Slot.computeNs] / 1e6) * 0.2;
-      const result = c[Slot.result];
-      const len = c[Slot.bodyLen];
-      const fuel = c[Slot.hasFuel] === 1 ? this.#fuel![0] : undefined;
-      const messages = c[Slot.messages];
-      let body: string | null = null;
-      let error: HookError | undefined;
-      let big: Promise<Uint8Array> | undefined;
-      if (result === Result.body) {
-        try {
-          body = decodeShared(region, len);
-        } catch (cause) {
-          error = new HookError(
-            "bad_response",
-            `Hook "${hook}" answered a bad body: body is not valid UTF-8`,
-            { plugin: this.#plugin, hook, cause },
-          );
-        }
-      } else if (result === Result.error) {
-        error = this.#error(JSON.parse(decodeShared(region, len)));
-      } else if (result === Result.message) {
+      if (t0 >= 0 && sharedInFlight === 1) {
+        this.#measureWake(performance.now() - t0 - c[Slot.computeNs] / 1e6);
+      }
+    } finally {
+      sharedInFlight--;
+      wait.done();
+    }
+    return await this.#collect(hook);
+  }
+
+  /**
+   * Keeps a smoothed figure of what parking costs (a parked exchange's time
+   * beyond the worker's own), and tells the worker: its spin budget.
+   */
+  #measureWake(ms: number): void {
+    if (!(ms > 0)) return;
+    const sample = Math.min(ms, MAX_WAKE_MS);
+    this.#wakeMs = this.#wakeMs === 0 ? sample : this.#wakeMs * 0.9 + sample * 0.1;
+    this.#ctrl![Slot.wakeNs] = Math.round(this.#wakeMs * 1e6);
+  }
+
+  /** Reads the answer out of the region and frees the channel; async only for what follows by message. */
+  #collect(hook: string): CallOutcome | Promise<CallOutcome> {
+    const c = this.#ctrl!;
+    this.#computeMs = this.#computeMs * 0.8 + (c[Slot.computeNs] / 1e6) * 0.2;
+    const result = c[Slot.result];
+    const len = c[Slot.bodyLen];
+    const fuel = c[Slot.hasFuel] === 1 ? this.#fuel![0] : undefined;
+    const messages = c[Slot.messages];
+    let body: string | null = null;
+    let error: HookError | undefined;
+    if (result === Result.body) {
+      try {
+        body = decodeShared(this.#region!, len);
+      } catch (cause) {
+        error = this.#badBody(hook, cause);
+      }
+    } else if (result === Result.error) {
+      error = this.#error(JSON.parse(decodeShared(this.#region!, len)));
+    }
+    Atomics.store(c, Slot.state, State.idle);
+    if (result === Result.message || this.#services < messages) {
+      return this.#collectLater(hook, result === Result.message, { body, fuel }, error, messages);
+    }
+    if (error !== undefined) throw error;
+    return { body, fuel };
+  }
+
+  /**
+   * The rest of an answer that follows by message: a body too large for the
+   * region, and the call's log and event messages (delivered before the
+   * answer, in order).
+   */
+  async #collectLater(
+    hook: string,
+    bigBody: boolean,
+    outcome: CallOutcome,
+    error: HookError | undefined,
+    messages: number,
+  ): Promise<CallOutcome> {
+    const wait = this.#waiting();
+    try {
+      if (bigBody) {
         const early = this.#earlyBody;
         this.#earlyBody = undefined;
-        big = early !== undefined
-          ? Promise.resolve(early)
-          : new Promise((resolve) => this.#bigBody = resolve);
-      }
-      Atomics.store(c, Slot.state, State.idle);
-      if (big !== undefined) {
-        const bytes = await Promise.race([big, waitDead()]);
+        const bytes = early ??
+          await Promise.race([
+            new Promise<Uint8Array>((resolve) => this.#bigBody = resolve),
+            wait.dead(),
+          ]);
         this.#bigBody = undefined;
         try {
-          body = decodeUtf8(bytes);
+          outcome.body = decodeUtf8(bytes);
         } catch (cause) {
-          error = new HookError(
-            "bad_response",
-            `Hook "${hook}" answered a bad body: body is not valid UTF-8`,
-            {
-              plugin: this.#plugin,
-              hook,
-              cause,
-            },
-          );
+          error = this.#badBody(hook, cause);
         }
       }
       if (this.#services < messages) {
         await Promise.race([
           new Promise<void>((resolve) => this.#servicesWaiter = { count: messages, resolve }),
-          waitDead(),
+          wait.dead(),
         ]);
       }
       if (error !== undefined) throw error;
-      return { body, fuel };
+      return outcome;
     } finally {
-      sharedInFlight--;
-      this.#wakeDead = undefined;
-      if (this.#pending === settle) this.#pending = undefined;
+      wait.done();
     }
   }
 
   /**
-   * Spins on the answer while that pays: only when the worker was awake to
-   * take the request, when this is the only shared call in flight (the event
-   * loop has nothing else to do), and for about twice the time the worker
-   * usually takes, plus a little for the hand-over.
+   * Marks a shared call as waiting, so that `terminate()` can end it:
+   * `dead()` rejects with the termination's error (made only when needed).
    */
-  #spin(c: Int32Array, t0: number): boolean {
+  #waiting(): { dead(): Promise<never>; done(): void } {
+    let error: HookError | undefined;
+    let wake: ((e: HookError) => void) | undefined;
+    let dead: Promise<never> | undefined;
+    const pending: Pending = {
+      resolve: () => {},
+      reject: (e) => {
+        error = e;
+        wake?.(e);
+      },
+    };
+    this.#pending = pending;
+    return {
+      dead: () => {
+        if (dead === undefined) {
+          dead = new Promise<never>((_, reject) => {
+            if (error !== undefined) reject(error);
+            else wake = reject;
+          });
+          dead.catch(() => {});
+        }
+        return dead;
+      },
+      done: () => {
+        if (this.#pending === pending) this.#pending = undefined;
+      },
+    };
+  }
+
+  #badBody(hook: string, cause: unknown): HookError {
+    return new HookError(
+      "bad_response",
+      `Hook "${hook}" answered a bad body: body is not valid UTF-8`,
+      { plugin: this.#plugin, hook, cause },
+    );
+  }
+
+  /**
+   * Spins on the answer while that pays: only when the worker was awake to
+   * take the request (it spins only while its spins keep catching requests,
+   * which they do only from another core), when no other shared call is in
+   * flight (the event loop has nothing else to do), and for about twice the
+   * time the worker usually takes, plus a little for the hand-over.
+   */
+  #spin(c: Int32Array): boolean {
     const budget = 2 * this.#computeMs + SPIN_SLACK_MS;
-    if (sharedInFlight !== 1 || budget > MAX_HOST_SPIN_MS) return false;
-    // Spinning only pays while the worker runs on another core: after repeated
-    // misses, park at once, and probe again every 32nd call.
-    if (this.#hitRate < 0.5 && (++this.#spins & 31) !== 0) return false;
-    const until = t0 + budget;
+    if (budget > MAX_HOST_SPIN_MS) return false;
+    const until = performance.now() + budget;
     for (let i = 1; Atomics.load(c, Slot.state) === State.request; i++) {
-      if ((i & 15) === 0 && performance.now() >= until) {
-        this.#hitRate *= 0.8;
-        return false;
-      }
+      if ((i & 63) === 0 && performance.now() >= until) return false;
     }
-    this.#hitRate = this.#hitRate * 0.8 + 0.2;
     return true;
   }
 

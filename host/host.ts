@@ -10,7 +10,7 @@
 
 import { HookError } from "../abi/errors.ts";
 import type { Capability } from "../abi/imports.ts";
-import { HookBus, type HookKind, type MetricsSink } from "./bus.ts";
+import { HookBus, type HookKind, type MetricsSink, type Verdict } from "./bus.ts";
 import {
   checkGrants,
   clampLimits,
@@ -377,19 +377,20 @@ export class PluginHost {
         case "filter":
           return this.bus.addFilter(
             h.name,
-            (value: unknown, ...args: unknown[]) => plugin.filter(h.name, value, args),
+            (value: unknown, ...args: unknown[]) => plugin.run("filter", h.name, value, args),
             opts,
           );
         case "action":
           return this.bus.addAction(
             h.name,
-            (...args: unknown[]) => plugin.action(h.name, args),
+            (...args: unknown[]) => plugin.run("action", h.name, undefined, args),
             opts,
           );
         default:
           return this.bus.addGuard(
             h.name,
-            (subject: unknown, ...args: unknown[]) => plugin.guard(h.name, subject, args),
+            (subject: unknown, ...args: unknown[]) =>
+              plugin.run("guard", h.name, subject, args) as Verdict | Promise<Verdict>,
             opts,
           );
       }

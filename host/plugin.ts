@@ -333,7 +333,7 @@ export class Plugin implements PluginHandle {
    * @throws {HookError} Any failure, typed.
    */
   async action(hook: string, args: readonly unknown[] = []): Promise<void> {
-    await this.#invoke("action", hook, undefined, args);
+    await this.run("action", hook, undefined, args);
   }
 
   /**
@@ -346,8 +346,7 @@ export class Plugin implements PluginHandle {
    * @throws {HookError} Any failure, typed.
    */
   async filter(hook: string, value: unknown, args: readonly unknown[] = []): Promise<unknown> {
-    const { body } = await this.#invoke("filter", hook, value, args);
-    return decodeAnswer(() => decodeFilterAnswer(body, value), this.name, hook);
+    return await this.run("filter", hook, value, args);
   }
 
   /**
@@ -360,8 +359,42 @@ export class Plugin implements PluginHandle {
    * @throws {HookError} Any failure, typed.
    */
   async guard(hook: string, subject: unknown, args: readonly unknown[] = []): Promise<Verdict> {
-    const { body } = await this.#invoke("guard", hook, subject, args);
-    return decodeAnswer(() => decodeGuardAnswer(body), this.name, hook);
+    return await this.run("guard", hook, subject, args) as Verdict;
+  }
+
+  /**
+   * Runs a hook and decodes its answer: what the bus bindings call. Answers
+   * synchronously when the instance answered within its channel's spin (the
+   * bus awaits only promises), so a fast call costs no event-loop turn;
+   * otherwise returns a promise. Fails with a HookError, either way.
+   *
+   * @param kind The hook kind.
+   * @param hook The hook name.
+   * @param value The filter value or guard subject (`undefined` for actions).
+   * @param args Extra arguments.
+   * @returns The filtered value, the verdict, or `undefined` for an action.
+   */
+  run(
+    kind: HookKind,
+    hook: string,
+    value: unknown,
+    args: readonly unknown[],
+  ): unknown {
+    const out = this.#invoke(kind, hook, value, args);
+    return out instanceof Promise
+      ? out.then((o) => this.#decode(kind, hook, value, o))
+      : this.#decode(kind, hook, value, out);
+  }
+
+  #decode(kind: HookKind, hook: string, value: unknown, { body }: CallOutcome): unknown {
+    switch (kind) {
+      case "filter":
+        return decodeAnswer(() => decodeFilterAnswer(body, value), this.name, hook);
+      case "guard":
+        return decodeAnswer(() => decodeGuardAnswer(body), this.name, hook);
+      default:
+        return undefined;
+    }
   }
 
   /**
@@ -371,16 +404,17 @@ export class Plugin implements PluginHandle {
    * @param payload The envelope JSON text.
    * @returns The body text and fuel used.
    */
-  callRaw(hook: string, payload: string): Promise<CallOutcome> {
-    return this.#invoke(undefined, hook, payload, []);
+  async callRaw(hook: string, payload: string): Promise<CallOutcome> {
+    return await this.#invoke(undefined, hook, payload, []);
   }
 
+  /** Checks, encodes and dispatches a call; throws (synchronously) or answers like {@linkcode Plugin.run}. */
   #invoke(
     kind: HookKind | undefined,
     hook: string,
     value: unknown,
     args: readonly unknown[],
-  ): Promise<CallOutcome> {
+  ): CallOutcome | Promise<CallOutcome> {
     try {
       assertHookName(hook, this.name);
       if (this.#closed !== undefined) throw this.#closed;
@@ -410,11 +444,9 @@ export class Plugin implements PluginHandle {
       });
     } catch (e) {
       if (e instanceof HookError && e.plugin === undefined) {
-        return Promise.reject(
-          new HookError(e.code, e.message, { plugin: this.name, hook, cause: e.cause }),
-        );
+        throw new HookError(e.code, e.message, { plugin: this.name, hook, cause: e.cause });
       }
-      return Promise.reject(e);
+      throw e;
     }
   }
 
@@ -428,7 +460,13 @@ export class Plugin implements PluginHandle {
       const slot = this.#idleSlot();
       if (slot === undefined) return; // instances starting up pump when ready
       const job = this.#queue.shift()!;
-      this.#exec(slot, job.hook, job.payload).then(job.resolve, job.reject);
+      try {
+        const out = this.#exec(slot, job.hook, job.payload);
+        if (out instanceof Promise) out.then(job.resolve, job.reject);
+        else job.resolve(out);
+      } catch (e) {
+        job.reject(e as HookError);
+      }
     }
   }
 
@@ -465,31 +503,69 @@ export class Plugin implements PluginHandle {
     };
   }
 
-  /** Runs one call on `slot`, under the plugin's deadline. */
-  async #exec(slot: Slot, hook: string, payload: string): Promise<CallOutcome> {
+  /**
+   * Runs one call on `slot`, under the plugin's deadline. Synchronous when
+   * the instance is up and answers within its spin; a promise otherwise.
+   */
+  #exec(slot: Slot, hook: string, payload: string): CallOutcome | Promise<CallOutcome> {
+    if (slot.transport === undefined) return this.#execWhenStarted(slot, hook, payload);
+    const transport = slot.transport;
+    slot.busy = true;
+    this.#inFlight++;
+    slot.hook = hook;
+    slot.deadline = performance.now() + this.#timeoutMs;
+    this.#armWatchdog();
+    let out: CallOutcome | Promise<CallOutcome>;
+    try {
+      out = transport.call(hook, payload);
+    } catch (e) {
+      this.#onFailure(slot, transport, e as HookError);
+      this.#release(slot);
+      throw e;
+    }
+    if (out instanceof Promise) {
+      return out.then(
+        (o) => {
+          this.stats.calls++;
+          this.#release(slot);
+          return o;
+        },
+        (e: HookError) => {
+          this.#onFailure(slot, transport, e);
+          this.#release(slot);
+          throw e;
+        },
+      );
+    }
+    this.stats.calls++;
+    this.#release(slot);
+    return out;
+  }
+
+  /** A call on a slot whose instance is (re)starting. */
+  async #execWhenStarted(slot: Slot, hook: string, payload: string): Promise<CallOutcome> {
     slot.busy = true;
     this.#inFlight++;
     try {
-      if (slot.transport === undefined) await this.#ensure(slot);
-      const transport = slot.transport!;
-      slot.hook = hook;
-      slot.deadline = performance.now() + this.#timeoutMs;
-      this.#armWatchdog();
-      try {
-        const outcome = await transport.call(hook, payload);
-        this.stats.calls++;
-        return outcome;
-      } catch (e) {
-        this.#onFailure(slot, transport, e as HookError);
-        throw e;
-      }
-    } finally {
-      slot.deadline = Infinity;
-      slot.busy = false;
-      this.#inFlight--;
-      if (this.#inFlight === 0 && this.#queue.length === 0) this.#drained?.();
-      this.#pump();
+      await this.#ensure(slot);
+      if (this.#closed !== undefined) throw this.#closed;
+    } catch (e) {
+      this.#release(slot);
+      throw e;
     }
+    // #exec takes the slot again, synchronously.
+    slot.busy = false;
+    this.#inFlight--;
+    return await this.#exec(slot, hook, payload);
+  }
+
+  /** Ends a call on `slot`: the next queued call may take it. */
+  #release(slot: Slot): void {
+    slot.deadline = Infinity;
+    slot.busy = false;
+    this.#inFlight--;
+    if (this.#inFlight === 0 && this.#queue.length === 0) this.#drained?.();
+    this.#pump();
   }
 
   /**

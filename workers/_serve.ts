@@ -81,8 +81,11 @@ export class ChannelServer {
    */
   #spinFor(s: number): boolean {
     if (s !== State.response && s !== State.idle) return false;
-    const left = this.#answeredAt + Math.min(MAX_SPIN_MS, 2 * this.#gap) - performance.now();
-    if (left <= 0 || this.#gap > MAX_SPIN_MS) return false;
+    if (this.#gap > MAX_SPIN_MS) return false;
+    // Spin for twice the usual gap, or as long as a wake-up would cost.
+    const budget = Math.max(2 * this.#gap, this.#ctrl[Slot.wakeNs] / 1e6);
+    const until = this.#answeredAt + Math.min(MAX_SPIN_MS, budget);
+    if (performance.now() >= until) return false;
     if (this.#hitRate < 0.5 && (++this.#spins & 31) !== 0) return false;
     const sp = this.#spin;
     if (Atomics.load(sp, SpinSlot.waiting) > 0) return false; // another worker needs a core
@@ -91,11 +94,10 @@ export class ChannelServer {
       return false;
     }
     try {
-      const until = performance.now() + left;
       const c = this.#ctrl;
       let i = 0;
       for (let st: number = s; st === s || st === State.idle; st = Atomics.load(c, Slot.state)) {
-        if ((++i & 15) !== 0) continue;
+        if ((++i & 63) !== 0) continue;
         if (Atomics.load(sp, SpinSlot.waiting) > 0) {
           // Someone's request waits: ours (a hit) or another worker's (yield the core).
           if (Atomics.load(c, Slot.state) === State.request) break;
@@ -138,12 +140,11 @@ export class ChannelServer {
     const region = this.#region;
     const nameLen = c[Slot.nameLen];
     const payloadLen = c[Slot.payloadLen];
+    const t0 = performance.now();
     if (this.#answeredAt > 0) {
-      const gap = performance.now() - this.#answeredAt;
-      this.#gap = this.#gap * 0.9 + Math.min(gap, 10) * 0.1;
+      this.#gap = this.#gap * 0.9 + Math.min(t0 - this.#answeredAt, 10) * 0.1;
     }
     Atomics.sub(this.#spin, SpinSlot.waiting, 1);
-    const t0 = performance.now();
     const hook = this.#hookName(region, nameLen);
     let result: number = Result.none;
     let len = 0;
@@ -180,9 +181,10 @@ export class ChannelServer {
     c[Slot.result] = result;
     c[Slot.bodyLen] = len;
     c[Slot.messages] = this.#messages();
-    c[Slot.computeNs] = Math.min(0x7fff_ffff, Math.round((performance.now() - t0) * 1e6));
+    const t1 = performance.now();
+    c[Slot.computeNs] = Math.min(0x7fff_ffff, Math.round((t1 - t0) * 1e6));
     Atomics.store(c, Slot.state, State.response);
     if (Atomics.load(c, Slot.hostParked) === 1) Atomics.notify(c, Slot.state);
-    this.#answeredAt = performance.now();
+    this.#answeredAt = t1;
   }
 }

@@ -34,6 +34,11 @@ export const Slot = {
   hasFuel: 8,
   /** How long the worker took to serve the last request, in ns (capped at 2^31 − 1). */
   computeNs: 9,
+  /**
+   * What a parked exchange costs over a spun one, in ns, as the host measures
+   * it: waking a parked thread. Spinning up to this long pays for itself.
+   */
+  wakeNs: 10,
 } as const;
 
 /** Byte offset of the i64 fuel used by the last call. */
