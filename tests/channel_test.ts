@@ -1,6 +1,7 @@
 // The shared-memory call channel: requests and answers larger than its region still work
 // (they go by message), and a stress run checks 100,000 answers byte for byte.
 import assert from "node:assert/strict";
+import { HookError } from "../abi/errors.ts";
 import { Plugin } from "../host/plugin.ts";
 import { fixtureBytes } from "./_helpers.ts";
 
@@ -94,5 +95,45 @@ Deno.test("stress: 100,000 calls across concurrent callers and plugins, sizes pa
     assert.equal(answered, 100_000);
   } finally {
     await Promise.all(plugins.map((p) => p.close()));
+  }
+});
+
+Deno.test("Plugin.run: answers and typed errors are the same whether they come synchronously or by promise", async () => {
+  const p = await Plugin.load(await fixtureBytes("content"), { name: "content" });
+  const how = { sync: 0, promise: 0 };
+  try {
+    for (let i = 0; i < 3000; i++) {
+      const v = `value ${i}`;
+      let out: unknown;
+      try {
+        out = i % 3 === 2
+          ? p.run("action", "fail_with_message", undefined, [])
+          : p.run("filter", "the_content", v, []);
+      } catch (e) {
+        // thrown synchronously: the same typed error a rejection carries
+        how.sync++;
+        assert.ok(e instanceof HookError, `call ${i}: ${e}`);
+        assert.equal(e.code, "guest_error");
+        assert.equal(e.plugin, "content");
+        assert.equal(e.hook, "fail_with_message");
+        assert.match(e.message, /custom failure from the guest/);
+        continue;
+      }
+      if (out instanceof Promise) {
+        how.promise++;
+        if (i % 3 === 2) {
+          await assert.rejects(out, (e) => e instanceof HookError && e.code === "guest_error");
+        } else assert.equal(await out, v.toUpperCase());
+      } else {
+        how.sync++;
+        assert.notEqual(i % 3, 2, `call ${i}: a failing hook answered ${out}`);
+        assert.equal(out, v.toUpperCase());
+      }
+    }
+    assert.equal(how.sync + how.promise, 3000);
+    assert.equal(p.stats.calls, 3000);
+    assert.equal(p.stats.failures, 0, "a guest status is not an instance failure");
+  } finally {
+    await p.close();
   }
 });

@@ -82,11 +82,14 @@ export class ChannelServer {
   #spinFor(s: number): boolean {
     if (s !== State.response && s !== State.idle) return false;
     if (this.#gap > MAX_SPIN_MS) return false;
+    // A probe spins for twice the usual gap only: on a shared core it stalls
+    // the host for its whole length.
+    const probing = this.#hitRate < 0.5;
+    if (probing && (++this.#spins & 31) !== 0) return false;
     // Spin for twice the usual gap, or as long as a wake-up would cost.
-    const budget = Math.max(2 * this.#gap, this.#ctrl[Slot.wakeNs] / 1e6);
+    const budget = probing ? 2 * this.#gap : Math.max(2 * this.#gap, this.#ctrl[Slot.wakeNs] / 1e6);
     const until = this.#answeredAt + Math.min(MAX_SPIN_MS, budget);
     if (performance.now() >= until) return false;
-    if (this.#hitRate < 0.5 && (++this.#spins & 31) !== 0) return false;
     const sp = this.#spin;
     if (Atomics.load(sp, SpinSlot.waiting) > 0) return false; // another worker needs a core
     if (Atomics.add(sp, SpinSlot.spinning, 1) >= Atomics.load(sp, SpinSlot.limit)) {
@@ -96,13 +99,16 @@ export class ChannelServer {
     try {
       const c = this.#ctrl;
       let i = 0;
+      let othersWaiting = false;
       for (let st: number = s; st === s || st === State.idle; st = Atomics.load(c, Slot.state)) {
         if ((++i & 63) !== 0) continue;
+        // A request waits to be picked up: ours (about to show: the host counts
+        // it just before it publishes it) or another worker's, seen twice in a
+        // row: then yield the core to it.
         if (Atomics.load(sp, SpinSlot.waiting) > 0) {
-          // Someone's request waits: ours (a hit) or another worker's (yield the core).
-          if (Atomics.load(c, Slot.state) === State.request) break;
-          return false;
-        }
+          if (othersWaiting) return false;
+          othersWaiting = true;
+        } else othersWaiting = false;
         if (performance.now() >= until) {
           this.#hitRate *= 0.8;
           return false;
