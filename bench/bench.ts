@@ -24,6 +24,7 @@ import { Plugin } from "../host/plugin.ts";
 import { meter } from "../meter/mod.ts";
 import { Guest } from "../workers/guest.ts";
 import { extismUpper, type UpperCaller } from "./_extism.ts";
+import { floorLines, measureFloor } from "./floor.ts";
 
 const args = Deno.args;
 const opt = (name: string, dflt: string) => {
@@ -269,6 +270,9 @@ for (let r = 0; r < ROUNDS; r++) {
 const conc: Record<string, Sample> = {};
 for (const [k, xs] of Object.entries(concurrency)) conc[k] = medianSample(xs);
 
+// The same question asked of a bare channel (no host, no JSON): what the machine allows.
+const floor = await measureFloor(QUICK ? 300 : 500);
+
 // ---------------------------------------------------------------------------
 // RSS per loaded plugin (load 50)
 
@@ -421,6 +425,10 @@ console.log(
 console.log(
   `  2 instances vs 1 (two callers): ${ratio(conc.instances_2.perSec / conc.instances_1.perSec)}×`,
 );
+console.log(
+  "bare channel floor, same drive (bench/floor.ts: no host, no JSON, 4 µs of host work a call)",
+);
+for (const line of floorLines(floor)) console.log(line);
 
 const report = {
   date: new Date().toISOString(),
@@ -435,6 +443,7 @@ const report = {
   fuelOverheadPercent: fuelOverhead,
   recycleMs: { trappingCall: median(trapped), nextAnswer: median(recycle) },
   concurrency: conc,
+  bareChannelFloor: floor,
 };
 await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
 await Deno.writeTextFile(JSON_OUT, JSON.stringify(report, null, 2) + "\n");

@@ -1,0 +1,136 @@
+/**
+ * `deno task bench:floor`: what the machine allows a shared-memory channel,
+ * without our host. A bare channel (an i32 state per worker, no payload, no
+ * JSON) with the real channel's spin policy, driven by one caller per
+ * worker that does 4 µs of simulated host work per call (about what the
+ * host's envelope and bus cost at 1 KiB).
+ *
+ * It shows the ceiling of the "4 plugins vs 1" ratio on a 2-core machine:
+ * one worker can spin on the second core; four must share it, so either
+ * they park and every hand-over is a wake-up, or they spin and starve each
+ * other (the collapse the real channel's spin policy avoids).
+ *
+ * @module
+ */
+
+const WORKER = new URL("./_floor_worker.ts", import.meta.url);
+const ROUNDS = Deno.args.includes("--rounds")
+  ? Number(Deno.args[Deno.args.indexOf("--rounds") + 1])
+  : 5;
+
+interface Run {
+  perSec: number;
+  p50: number;
+  p99: number;
+}
+
+async function measure(workers: number, spin: number, ms: number): Promise<Run[]> {
+  const ws: Worker[] = [];
+  const chans = Array.from({ length: workers }, () => {
+    const channel = new SharedArrayBuffer(16);
+    const w = new Worker(WORKER, { type: "module", deno: { permissions: "none" } });
+    w.postMessage({ channel, spin });
+    ws.push(w);
+    return new Int32Array(channel);
+  });
+  const once = async (c: Int32Array) => {
+    Atomics.store(c, 0, 1);
+    if (Atomics.load(c, 2) === 1) Atomics.notify(c, 0);
+    while (Atomics.load(c, 0) === 1) {
+      Atomics.store(c, 3, 1);
+      const r = Atomics.waitAsync(c, 0, 1);
+      if (r.async) await r.value;
+      Atomics.store(c, 3, 0);
+    }
+    Atomics.store(c, 0, 0);
+    const t = performance.now();
+    while (performance.now() - t < 0.004) { /* the host's own work */ }
+  };
+  await new Promise((r) => setTimeout(r, 200));
+  const runs: Run[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const end = performance.now() + ms;
+    const start = performance.now();
+    const per: number[][] = chans.map(() => []);
+    await Promise.all(chans.map(async (c, j) => {
+      while (performance.now() < end) {
+        const t = performance.now();
+        await once(c);
+        per[j].push(performance.now() - t);
+      }
+    }));
+    const total = per.reduce((a, s) => a + s.length, 0);
+    const pct = (s: number[], q: number) => {
+      s.sort((a, b) => a - b);
+      return s[Math.min(s.length - 1, Math.floor(s.length * q))] * 1000;
+    };
+    runs.push({
+      perSec: total / ((performance.now() - start) / 1000),
+      p50: median(per.map((s) => pct(s, 0.5))),
+      p99: Math.max(...per.map((s) => pct(s, 0.99))),
+    });
+  }
+  for (const c of chans) {
+    Atomics.store(c, 0, 3); // closed: a parked worker would outlive terminate()
+    Atomics.notify(c, 0);
+  }
+  for (const w of ws) w.terminate();
+  return runs;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** Medians of rounds of one case. */
+export interface FloorCase {
+  perSec: number;
+  p50: number;
+  p99: number;
+  /** calls/s over the one-worker case's. */
+  ratio: number;
+}
+
+/**
+ * Runs the three cases: one spinning worker, four parking, four spinning.
+ *
+ * @param ms Length of each round, in ms.
+ * @returns Each case's medians of rounds.
+ */
+export async function measureFloor(ms = 500): Promise<Record<string, FloorCase>> {
+  const cases = {
+    "1 worker, spinning": await measure(1, 200_000, ms),
+    "4 workers, parking": await measure(4, 0, ms),
+    "4 workers, naive spinning": await measure(4, 200_000, ms),
+  };
+  const one = median(cases["1 worker, spinning"].map((r) => r.perSec));
+  const out: Record<string, FloorCase> = {};
+  for (const [name, runs] of Object.entries(cases)) {
+    const perSec = median(runs.map((r) => r.perSec));
+    out[name] = {
+      perSec,
+      p50: median(runs.map((r) => r.p50)),
+      p99: median(runs.map((r) => r.p99)),
+      ratio: perSec / one,
+    };
+  }
+  return out;
+}
+
+/** One line per case. */
+export function floorLines(floor: Record<string, FloorCase>): string[] {
+  return Object.entries(floor).map(([name, c]) =>
+    `  ${name.padEnd(26)} ${Math.round(c.perSec)}/s  p50 ${c.p50.toFixed(1)} µs  p99 ${
+      c.p99.toFixed(0)
+    } µs  ${c.ratio.toFixed(2)}× one worker`
+  );
+}
+
+if (import.meta.main) {
+  const floor = await measureFloor();
+  console.log(
+    `bare channel floor (${ROUNDS} rounds, medians; ${navigator.hardwareConcurrency} cores)`,
+  );
+  for (const line of floorLines(floor)) console.log(line);
+}
