@@ -668,9 +668,12 @@ class WorkerTransport implements Transport {
   #spin(c: Int32Array): boolean {
     const budget = 2 * this.#computeMs + SPIN_SLACK_MS;
     if (budget > MAX_HOST_SPIN_MS) return false;
-    const until = performance.now() + budget;
+    let until = -1; // set at the first check: most spins end before it
     for (let i = 1; Atomics.load(c, Slot.state) === State.request; i++) {
-      if ((i & 63) === 0 && performance.now() >= until) return false;
+      if ((i & 63) !== 0) continue;
+      const now = performance.now();
+      if (until < 0) until = now + budget;
+      else if (now >= until) return false;
     }
     return true;
   }

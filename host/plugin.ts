@@ -512,9 +512,6 @@ export class Plugin implements PluginHandle {
     const transport = slot.transport;
     slot.busy = true;
     this.#inFlight++;
-    slot.hook = hook;
-    slot.deadline = performance.now() + this.#timeoutMs;
-    this.#armWatchdog();
     let out: CallOutcome | Promise<CallOutcome>;
     try {
       out = transport.call(hook, payload);
@@ -524,6 +521,11 @@ export class Plugin implements PluginHandle {
       throw e;
     }
     if (out instanceof Promise) {
+      // The deadline runs from here: a synchronous answer needs none, and the
+      // spin before this point is bounded (0.5 ms at most).
+      slot.hook = hook;
+      slot.deadline = performance.now() + this.#timeoutMs;
+      this.#armWatchdog();
       return out.then(
         (o) => {
           this.stats.calls++;
