@@ -129,6 +129,18 @@ export class ChannelServer {
     }
   }
 
+  /** Copies a body into the region, or posts it when it does not fit (`-1`). */
+  readonly #readBody = (body: Uint8Array): number => {
+    const region = this.#region;
+    if (body.length <= region.length) {
+      region.set(body);
+      return body.length;
+    }
+    const copy = body.slice();
+    this.#post({ type: "body", body: copy }, [copy.buffer]);
+    return -1;
+  };
+
   #lastHook = "";
   #lastHookBytes = new Uint8Array(0);
 
@@ -170,15 +182,7 @@ export class ChannelServer {
       const out = this.#guest.call(
         hook,
         region.subarray(nameLen, nameLen + payloadLen),
-        (body) => {
-          if (body.length <= region.length) {
-            region.set(body);
-            return body.length;
-          }
-          const copy = body.slice();
-          this.#post({ type: "body", body: copy }, [copy.buffer]);
-          return -1;
-        },
+        this.#readBody,
       );
       if (out === null) result = Result.none;
       else if (out < 0) result = Result.message;

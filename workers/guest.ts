@@ -33,6 +33,8 @@ export const MAX_GUEST_MESSAGE_BYTES = 4096;
 
 const lossy = new TextDecoder("utf-8", { fatal: false });
 const encoder = new TextEncoder();
+/** Scratch for unpacking i64 results into halves without BigInt arithmetic. */
+const packedView = new DataView(new ArrayBuffer(8));
 
 /** What a host import sees of the call it runs in. */
 export interface GuestContext {
@@ -206,6 +208,15 @@ export class Guest {
     }
   }
 
+  #mem: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
+
+  /** A view of guest memory, made again only when the memory grew or the instance was recycled. */
+  #memory(): Uint8Array {
+    const buffer = this.#exports.memory.buffer;
+    if (this.#mem.buffer !== buffer) this.#mem = new Uint8Array(buffer);
+    return this.#mem;
+  }
+
   #nameBytes(hook: string): Uint8Array {
     let b = this.#nameCache.get(hook);
     if (b === undefined) {
@@ -264,7 +275,7 @@ export class Guest {
     try {
       namePtr = this.#alloc(name.length, hook, "name");
       payloadPtr = this.#alloc(payload.length, hook, "payload");
-      const mem = new Uint8Array(x.memory.buffer);
+      const mem = this.#memory();
       mem.set(name, namePtr);
       mem.set(payload, payloadPtr);
       const packed = x.gn_handle_hook(namePtr, name.length, payloadPtr, payload.length);
@@ -294,8 +305,9 @@ export class Guest {
 
   #answer<R>(packed: bigint, hook: string, read: (body: Uint8Array) => R): R | null {
     const plugin = this.#options.plugin;
-    const ptr = Number(BigInt.asUintN(32, packed >> 32n));
-    const len = Number(BigInt.asIntN(32, packed));
+    packedView.setBigInt64(0, packed, true);
+    const ptr = packedView.getUint32(4, true);
+    const len = packedView.getInt32(0, true);
     if (len === 0) return null;
     if (len < 0) {
       if (ptr !== 0) {
@@ -321,7 +333,7 @@ export class Guest {
         { plugin, hook },
       );
     }
-    const mem = new Uint8Array(this.#exports.memory.buffer);
+    const mem = this.#memory();
     if (ptr === 0 || ptr + len > mem.length) {
       throw new HookError(
         "bad_response",
