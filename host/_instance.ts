@@ -301,6 +301,9 @@ type Pending = {
   reject(error: HookError): void;
 };
 
+/** The pending mark of a parked shared call: `terminate()` wakes it through the channel. */
+const PARKED: Pending = { resolve: () => {}, reject: () => {} };
+
 let spinShared: SharedArrayBuffer | undefined;
 let spinView: Int32Array | undefined;
 
@@ -515,7 +518,7 @@ class WorkerTransport implements Transport {
   /** Waits for the answer with `Atomics.waitAsync` (the event loop runs on), then collects it. */
   async #park(hook: string): Promise<CallOutcome> {
     const c = this.#ctrl!;
-    const wait = this.#waiting();
+    this.#pending = PARKED;
     // A call parked alone measures the wake-up; others also measure queueing.
     const t0 = sharedInFlight === 0 ? performance.now() : -1;
     sharedInFlight++;
@@ -523,18 +526,19 @@ class WorkerTransport implements Transport {
       while (Atomics.load(c, Slot.state) === State.request) {
         Atomics.store(c, Slot.hostParked, 1);
         const w = Atomics.waitAsync(c, Slot.state, State.request);
-        if (w.async) await Promise.race([w.value, wait.dead()]);
+        // terminate() stores `closed` and notifies, which ends this wait too.
+        if (w.async) await w.value;
         Atomics.store(c, Slot.hostParked, 0);
-        if (this.#dead !== undefined) throw this.#dead;
       }
+      if (this.#dead !== undefined) throw this.#dead;
       if (t0 >= 0 && sharedInFlight === 1) {
         this.#measureWake(performance.now() - t0 - c[Slot.computeNs] / 1e6);
       }
     } finally {
       sharedInFlight--;
-      wait.done();
+      if (this.#pending === PARKED) this.#pending = undefined;
     }
-    return await this.#collect(hook);
+    return this.#collect(hook);
   }
 
   /**
@@ -718,6 +722,7 @@ class WorkerTransport implements Transport {
 
   terminate(error: HookError): void {
     if (this.#dead !== undefined) return;
+    this.#dead = error;
     // A worker parked in Atomics.wait outlives terminate(): wake it first.
     const c = this.#ctrl;
     if (c !== undefined) {
