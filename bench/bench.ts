@@ -357,6 +357,7 @@ await Deno.remove(tmp, { recursive: true });
 
 const us = (x: number) => x < 100 ? x.toFixed(1) : x.toFixed(0);
 const ratio = (x: number) => x.toFixed(2);
+const rel = (x: number) => x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(2) : x.toPrecision(2);
 console.log(
   `gn plugin host benchmark: ${ROUNDS} rounds, medians of rounds (Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores)`,
 );
@@ -395,6 +396,21 @@ for (const size of SIZES) {
       ratio(ratios[size].d_inprocess_over_c)
     }`,
   );
+}
+console.log();
+// Every configuration against the floor (a) and against each Extism mode (d), p50 over p50.
+const against: Record<string, Record<string, Record<string, number>>> = {};
+for (const ref of ["a_inprocess", "d_extism_worker", "d_extism_inprocess"] as const) {
+  console.log(`p50 of each over ${ref}`);
+  console.log("size    " + CONFIGS.map((c) => c.padEnd(20)).join(""));
+  for (const size of SIZES) {
+    const row: Record<string, number> = {};
+    for (const c of CONFIGS) row[c] = latency[`${c}@${size}`].p50 / latency[`${ref}@${size}`].p50;
+    (against[ref] ??= {})[size] = row;
+    console.log(
+      `${String(size).padEnd(8)}` + CONFIGS.map((c) => `${rel(row[c])}×`.padEnd(20)).join(""),
+    );
+  }
 }
 console.log();
 console.log(
@@ -438,6 +454,7 @@ const report = {
   quick: QUICK,
   latencyMicros: latency,
   ratios,
+  ratiosOfP50: against,
   coldStartMs: { withSpare: median(coldSpare), spawning: median(coldFresh) },
   rssPerPluginMiB,
   fuelOverheadPercent: fuelOverhead,
