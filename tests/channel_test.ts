@@ -1,6 +1,7 @@
 // The shared-memory call channel: requests and answers larger than its region still work
 // (they go by message), and a stress run checks 100,000 answers byte for byte.
 import assert from "node:assert/strict";
+import process from "node:process";
 import { HookError } from "../abi/errors.ts";
 import { Plugin } from "../host/plugin.ts";
 import { fixtureBytes } from "./_helpers.ts";
@@ -133,6 +134,27 @@ Deno.test("Plugin.run: answers and typed errors are the same whether they come s
     assert.equal(how.sync + how.promise, 3000);
     assert.equal(p.stats.calls, 3000);
     assert.equal(p.stats.failures, 0, "a guest status is not an instance failure");
+  } finally {
+    await p.close();
+  }
+});
+
+Deno.test("an idle plugin burns no CPU: after a burst of calls, its worker parks", async () => {
+  const p = await Plugin.load(await Deno.readFile(UPPER), { name: "upper" });
+  try {
+    const v = "x".repeat(1024);
+    for (let i = 0; i < 5000; i++) assert.equal(await p.filter("the_content", v), v.toUpperCase());
+    await new Promise((r) => setTimeout(r, 20)); // longer than any spin (0.5 ms)
+    const before = process.cpuUsage();
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 300));
+    const used = process.cpuUsage(before);
+    const cpuMs = (used.user + used.system) / 1000;
+    const wallMs = performance.now() - t0;
+    // A worker still spinning would use about a whole core (≈ wallMs).
+    assert.ok(cpuMs < wallMs * 0.2, `the process used ${cpuMs} ms of CPU in ${wallMs} ms idle`);
+    // and the plugin still answers at once
+    assert.equal(await p.filter("the_content", "after"), "AFTER");
   } finally {
     await p.close();
   }
