@@ -159,3 +159,34 @@ Deno.test("an idle plugin burns no CPU: after a burst of calls, its worker parks
     await p.close();
   }
 });
+
+Deno.test("a call in flight never blocks the host's event loop: timers keep firing", async () => {
+  const p = await Plugin.load(await fixtureBytes("hostile/loop_hook"), {
+    name: "loop-hook",
+    fuel: false,
+    timeoutMs: 300,
+  });
+  try {
+    // Warm the channel first: the slow call may start on the spinning or the parked path,
+    // and either must leave the event loop free.
+    for (let i = 0; i < 2000; i++) assert.equal(await p.filter("ok", null), "ok");
+    let ticks = 0;
+    let last = performance.now();
+    let longest = 0;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      longest = Math.max(longest, now - last);
+      last = now;
+      ticks++;
+    }, 1);
+    const outcome = await p.action("spin").then(() => "answered", (e: HookError) => e.code);
+    clearInterval(timer);
+    assert.equal(outcome, "timeout");
+    // The host spins at most 0.5 ms, then waits with Atomics.waitAsync: timers run
+    // all along. A host that spun or blocked would show one long gap.
+    assert.ok(ticks >= 20, `only ${ticks} timer ticks while the call was in flight`);
+    assert.ok(longest < 100, `the event loop stalled for ${longest.toFixed(1)} ms`);
+  } finally {
+    await p.close();
+  }
+});
