@@ -569,11 +569,11 @@ class WorkerTransport implements Transport {
         error = this.#badBody(hook, cause);
       }
     } else if (result === Result.error) {
-      error = this.#error(JSON.parse(decodeShared(this.#region!, len)));
+      error = this.#readError(decodeShared(this.#region!, len));
     }
     Atomics.store(c, Slot.state, State.idle);
-    if (result === Result.message || this.#services < messages) {
-      return this.#collectLater(hook, result === Result.message, { body, fuel }, error, messages);
+    if (result === Result.message || result === Result.errorMessage || this.#services < messages) {
+      return this.#collectLater(hook, result, { body, fuel }, error, messages);
     }
     if (error !== undefined) throw error;
     return { body, fuel };
@@ -586,14 +586,14 @@ class WorkerTransport implements Transport {
    */
   async #collectLater(
     hook: string,
-    bigBody: boolean,
+    result: number,
     outcome: CallOutcome,
     error: HookError | undefined,
     messages: number,
   ): Promise<CallOutcome> {
     const wait = this.#waiting();
     try {
-      if (bigBody) {
+      if (result === Result.message || result === Result.errorMessage) {
         const early = this.#earlyBody;
         this.#earlyBody = undefined;
         const bytes = early ??
@@ -602,10 +602,13 @@ class WorkerTransport implements Transport {
             wait.dead(),
           ]);
         this.#bigBody = undefined;
-        try {
-          outcome.body = decodeUtf8(bytes);
-        } catch (cause) {
-          error = this.#badBody(hook, cause);
+        if (result === Result.errorMessage) error = this.#readError(decodeUtf8(bytes));
+        else {
+          try {
+            outcome.body = decodeUtf8(bytes);
+          } catch (cause) {
+            error = this.#badBody(hook, cause);
+          }
         }
       }
       if (this.#services < messages) {
@@ -652,6 +655,19 @@ class WorkerTransport implements Transport {
         if (this.#pending === pending) this.#pending = undefined;
       },
     };
+  }
+
+  /** The error a worker reported, from its record's JSON text (which the worker wrote, not the guest). */
+  #readError(text: string): HookError {
+    try {
+      return this.#error(JSON.parse(text));
+    } catch (cause) {
+      return new HookError(
+        "worker_crashed",
+        `Worker of plugin "${this.#plugin}" reported an error that cannot be read`,
+        { plugin: this.#plugin, cause },
+      );
+    }
   }
 
   #badBody(hook: string, cause: unknown): HookError {

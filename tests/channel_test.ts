@@ -190,3 +190,21 @@ Deno.test("a call in flight never blocks the host's event loop: timers keep firi
     await p.close();
   }
 });
+
+Deno.test("an error record larger than a small region still arrives whole, and the channel stays usable", async () => {
+  // 64 bytes: the request fits, the error record (well over 100 bytes) does not.
+  const p = await Plugin.load(await fixtureBytes("content"), { name: "content", channelBytes: 64 });
+  try {
+    for (let i = 0; i < 3; i++) {
+      await assert.rejects(
+        p.action("fail_with_message"),
+        (e) =>
+          e instanceof HookError && e.code === "guest_error" &&
+          /custom failure from the guest/.test(e.message),
+      );
+      assert.equal(await p.filter("the_content", "ok"), "OK");
+    }
+  } finally {
+    await p.close();
+  }
+});

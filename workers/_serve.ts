@@ -194,8 +194,17 @@ export class ChannelServer {
       const record =
         (e instanceof HookError ? e : new HookError("worker_crashed", `Worker failed: ${e}`))
           .toRecord();
-      len = encoder.encodeInto(JSON.stringify(record), region).written;
-      result = Result.error;
+      const text = JSON.stringify(record);
+      const put = encoder.encodeInto(text, region);
+      if (put.read === text.length) {
+        len = put.written;
+        result = Result.error;
+      } else {
+        // A small region: the record follows whole, as a message (like a big body).
+        const bytes = encoder.encode(text);
+        this.#post({ type: "body", body: bytes }, [bytes.buffer]);
+        result = Result.errorMessage;
+      }
     }
     const fuel = this.#guest.lastFuelUsed;
     if (fuel !== undefined) this.#fuel[0] = fuel;

@@ -68,6 +68,8 @@ export const Result = {
   error: 2,
   /** The body did not fit: it follows as a message. */
   message: 3,
+  /** The `HookErrorRecord` did not fit: its JSON text follows as a message. */
+  errorMessage: 4,
 } as const;
 
 /** Slots of the process-wide spinner budget, shared by every worker. */
