@@ -484,7 +484,7 @@ class WorkerTransport implements Transport {
     if (region !== undefined && Atomics.load(this.#ctrl!, Slot.state) === State.idle) {
       const name = encoder.encodeInto(hook, region);
       const body = encoder.encodeInto(payload, region.subarray(name.written));
-      if (body.read === payload.length) {
+      if (name.read === hook.length && body.read === payload.length) {
         return this.#callShared(hook, name.written, body.written);
       }
     }

@@ -208,3 +208,17 @@ Deno.test("an error record larger than a small region still arrives whole, and t
     await p.close();
   }
 });
+
+Deno.test("a region too small for the hook name sends the call by message, to the right hook", async () => {
+  const p = await Plugin.load(await fixtureBytes("content"), { name: "content", channelBytes: 4 });
+  try {
+    // An empty payload fits any region; the name "the_content" does not. Cut to "the_",
+    // it would reach no hook (unknown_hook); whole, the_content refuses the payload.
+    await assert.rejects(
+      p.callRaw("the_content", ""),
+      (e) => e instanceof HookError && e.code === "bad_payload",
+    );
+  } finally {
+    await p.close();
+  }
+});
