@@ -6,6 +6,7 @@
  * @module
  */
 
+import Queue from "yocto-queue";
 import { HookError, type HookErrorCode } from "../abi/errors.ts";
 import { assertHookName } from "../abi/hook_name.ts";
 import {
@@ -112,6 +113,22 @@ const WORKER_FATAL: ReadonlySet<HookErrorCode> = new Set(["timeout", "worker_cra
 
 const encoder = new TextEncoder();
 
+/** Longest a queue drain runs before the event loop gets a turn, in ms. */
+const DRAIN_SLICE_MS = 1;
+
+const taskCell = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Resolves in a later task, after the event loop's turn (timers, I/O): an
+ * `Atomics.waitAsync` notified at once costs about 3 µs, where a
+ * `setTimeout(0)` called from a timer is clamped to 4 ms after five levels.
+ */
+function nextTask(): Promise<unknown> {
+  const w = Atomics.waitAsync(taskCell, 0, 0);
+  Atomics.notify(taskCell, 0);
+  return w.value as Promise<unknown>;
+}
+
 function utf8Length(text: string, cap: number): number {
   if (text.length * 3 <= cap) return text.length; // cannot exceed the cap
   if (text.length > cap) return text.length; // already over, whatever the encoding
@@ -176,7 +193,10 @@ export class Plugin implements PluginHandle {
   readonly #spec: InstanceSpec;
   readonly #options: PluginOptions;
   readonly #slots: Slot[];
-  readonly #queue: Job[] = [];
+  /** Calls waiting for an idle instance, oldest first (O(1) at both ends at any length). */
+  readonly #queue = new Queue<Job>();
+  #pumping = false;
+  #pumpScheduled = false;
   readonly #failures: number[] = [];
   #quarantine: HookError | undefined;
   #closed: HookError | undefined;
@@ -434,12 +454,12 @@ export class Plugin implements PluginHandle {
           { plugin: this.name, hook },
         );
       }
-      if (this.#queue.length === 0) {
+      if (this.#queue.size === 0) {
         const idle = this.#idleSlot();
         if (idle !== undefined) return this.#exec(idle, hook, payload);
       }
       return new Promise<CallOutcome>((resolve, reject) => {
-        this.#queue.push({ hook, payload, resolve, reject });
+        this.#queue.enqueue({ hook, payload, resolve, reject });
         this.#pump();
       });
     } catch (e) {
@@ -456,10 +476,30 @@ export class Plugin implements PluginHandle {
   }
 
   #pump(): void {
-    while (this.#queue.length > 0) {
+    // A call answered synchronously releases its slot inside #exec, which
+    // pumps again: that nested pump leaves the work to this loop, so a long
+    // queue is drained iteratively, not by recursion.
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      this.#drainQueue();
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #drainQueue(): void {
+    const until = performance.now() + DRAIN_SLICE_MS;
+    for (let n = 1; this.#queue.size > 0; n++) {
+      // Answers that come synchronously would drain a long queue in one go:
+      // every millisecond, the rest waits for a later task.
+      if ((n & 15) === 0 && performance.now() >= until) {
+        this.#pumpLater();
+        return;
+      }
       const slot = this.#idleSlot();
       if (slot === undefined) return; // instances starting up pump when ready
-      const job = this.#queue.shift()!;
+      const job = this.#queue.dequeue()!;
       try {
         const out = this.#exec(slot, job.hook, job.payload);
         if (out instanceof Promise) out.then(job.resolve, job.reject);
@@ -468,6 +508,15 @@ export class Plugin implements PluginHandle {
         job.reject(e as HookError);
       }
     }
+  }
+
+  #pumpLater(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    void nextTask().then(() => {
+      this.#pumpScheduled = false;
+      this.#pump();
+    });
   }
 
   #ensure(slot: Slot): Promise<void> {
@@ -566,7 +615,7 @@ export class Plugin implements PluginHandle {
     slot.deadline = Infinity;
     slot.busy = false;
     this.#inFlight--;
-    if (this.#inFlight === 0 && this.#queue.length === 0) this.#drained?.();
+    if (this.#inFlight === 0 && this.#queue.size === 0) this.#drained?.();
     this.#pump();
   }
 
@@ -637,7 +686,7 @@ export class Plugin implements PluginHandle {
    * @returns When every worker is terminated.
    */
   async close(options: { drain?: boolean } = {}): Promise<void> {
-    if (options.drain && (this.#inFlight > 0 || this.#queue.length > 0)) {
+    if (options.drain && (this.#inFlight > 0 || this.#queue.size > 0)) {
       await new Promise<void>((resolve) => this.#drained = resolve);
     }
     const error = this.#closed ?? new HookError(
@@ -646,7 +695,9 @@ export class Plugin implements PluginHandle {
       { plugin: this.name },
     );
     this.#closed = error;
-    for (const job of this.#queue.splice(0)) job.reject(error);
+    const waiting = [...this.#queue];
+    this.#queue.clear();
+    for (const job of waiting) job.reject(error);
     await Promise.all(this.#slots.map((s) => s.starting?.catch(() => {})));
     clearTimeout(this.#watchdog);
     this.#watchdog = undefined;

@@ -30,7 +30,10 @@ Deno.test("without worker-options: isolation_unavailable, and the process lives"
   const dir = await Deno.makeTempDir();
   try {
     const root = new URL("../", import.meta.url);
-    // The main module lives outside the project, so no deno.json enables the feature.
+    // The main module lives outside the project, beside an app's own deno.json that maps
+    // the host's dependencies but does not enable the feature.
+    const ours = JSON.parse(await Deno.readTextFile(new URL("deno.json", root)));
+    await Deno.writeTextFile(`${dir}/deno.json`, JSON.stringify({ imports: ours.imports }));
     const probe = `${dir}/probe.ts`;
     await Deno.writeTextFile(
       probe,
