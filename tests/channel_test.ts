@@ -3,32 +3,59 @@
 import assert from "node:assert/strict";
 import process from "node:process";
 import { HookError } from "../abi/errors.ts";
-import { Plugin } from "../host/plugin.ts";
-import { fixtureBytes } from "./_helpers.ts";
+import { Plugin, type PluginOptions } from "../host/plugin.ts";
+import { fixtureBytes, withFixture } from "./_helpers.ts";
 
 const UPPER = new URL("../bench/plugins/upper/upper.wasm", import.meta.url);
 
-Deno.test("a request larger than the shared region goes by message and is answered", async () => {
-  const p = await Plugin.load(await Deno.readFile(UPPER), { name: "upper", channelBytes: 4096 });
+/** Watches the event loop with a 1 ms interval: its ticks, and the longest gap between them. */
+function watchEventLoop(): { ticks: number; longest: number; reset(): void; stop(): void } {
+  let last = performance.now();
+  const watch = {
+    ticks: 0,
+    longest: 0,
+    reset() {
+      last = performance.now();
+      watch.longest = 0;
+    },
+    stop() {
+      clearInterval(timer);
+    },
+  };
+  const timer = setInterval(() => {
+    const now = performance.now();
+    watch.longest = Math.max(watch.longest, now - last);
+    last = now;
+    watch.ticks++;
+  }, 1);
+  return watch;
+}
+
+/** Runs `body` with the bench's upper-casing plugin and always closes it. */
+async function withUpper(
+  body: (p: Plugin) => Promise<void>,
+  options: Partial<PluginOptions> = {},
+): Promise<void> {
+  const p = await Plugin.load(await Deno.readFile(UPPER), { name: "upper", ...options });
   try {
+    await body(p);
+  } finally {
+    await p.close();
+  }
+}
+
+Deno.test("a request larger than the shared region goes by message and is answered", () =>
+  withUpper(async (p) => {
     for (const size of [10, 4000, 4100, 20_000, 200_000]) {
       const v = "ab".repeat(size / 2);
       assert.equal(await p.filter("the_content", v), v.toUpperCase(), `size ${size}`);
     }
     // and the channel is used again after a fallback
     assert.equal(await p.filter("the_content", "small"), "SMALL");
-  } finally {
-    await p.close();
-  }
-});
+  }, { name: "upper", channelBytes: 4096 }));
 
-Deno.test("an answer larger than the shared region comes by message", async () => {
-  const p = await Plugin.load(await fixtureBytes("amplify"), {
-    name: "amplify",
-    channelBytes: 4096,
-    memoryPages: 64,
-  });
-  try {
+Deno.test("an answer larger than the shared region comes by message", () =>
+  withFixture("amplify", async (p) => {
     // Many calls, so the host also takes its parked path: the body message can then
     // arrive before the host looks for it (a race this test once caught).
     const values = Array.from({ length: 150 }, (_, i) => "x".repeat([1, 300, 2000][i % 3]));
@@ -38,10 +65,11 @@ Deno.test("an answer larger than the shared region comes by message", async () =
       assert.equal(out.length, payloadBytes * 8);
       assert.ok(/^z+$/.test(out));
     }
-  } finally {
-    await p.close();
-  }
-});
+  }, {
+    name: "amplify",
+    channelBytes: 4096,
+    memoryPages: 64,
+  }));
 
 /** A deterministic pseudo-random source (the stress run must be repeatable). */
 function rng(seed: number): () => number {
@@ -139,9 +167,8 @@ Deno.test("Plugin.run: answers and typed errors are the same whether they come s
   }
 });
 
-Deno.test("an idle plugin burns no CPU: after a burst of calls, its worker parks", async () => {
-  const p = await Plugin.load(await Deno.readFile(UPPER), { name: "upper" });
-  try {
+Deno.test("an idle plugin burns no CPU: after a burst of calls, its worker parks", () =>
+  withUpper(async (p) => {
     const v = "x".repeat(1024);
     for (let i = 0; i < 5000; i++) assert.equal(await p.filter("the_content", v), v.toUpperCase());
     await new Promise((r) => setTimeout(r, 20)); // longer than any spin (0.5 ms)
@@ -155,46 +182,30 @@ Deno.test("an idle plugin burns no CPU: after a burst of calls, its worker parks
     assert.ok(cpuMs < wallMs * 0.2, `the process used ${cpuMs} ms of CPU in ${wallMs} ms idle`);
     // and the plugin still answers at once
     assert.equal(await p.filter("the_content", "after"), "AFTER");
-  } finally {
-    await p.close();
-  }
-});
+  }, { name: "upper" }));
 
-Deno.test("a call in flight never blocks the host's event loop: timers keep firing", async () => {
-  const p = await Plugin.load(await fixtureBytes("hostile/loop_hook"), {
-    name: "loop-hook",
-    fuel: false,
-    timeoutMs: 300,
-  });
-  try {
+Deno.test("a call in flight never blocks the host's event loop: timers keep firing", () =>
+  withFixture("hostile/loop_hook", async (p) => {
     // Warm the channel first: the slow call may start on the spinning or the parked path,
     // and either must leave the event loop free.
     for (let i = 0; i < 2000; i++) assert.equal(await p.filter("ok", null), "ok");
-    let ticks = 0;
-    let last = performance.now();
-    let longest = 0;
-    const timer = setInterval(() => {
-      const now = performance.now();
-      longest = Math.max(longest, now - last);
-      last = now;
-      ticks++;
-    }, 1);
+    const loop = watchEventLoop();
     const outcome = await p.action("spin").then(() => "answered", (e: HookError) => e.code);
-    clearInterval(timer);
+    loop.stop();
     assert.equal(outcome, "timeout");
     // The host spins at most 0.5 ms, then waits with Atomics.waitAsync: timers run
     // all along. A host that spun or blocked would show one long gap.
-    assert.ok(ticks >= 20, `only ${ticks} timer ticks while the call was in flight`);
-    assert.ok(longest < 100, `the event loop stalled for ${longest.toFixed(1)} ms`);
-  } finally {
-    await p.close();
-  }
-});
+    assert.ok(loop.ticks >= 20, `only ${loop.ticks} timer ticks while the call was in flight`);
+    assert.ok(loop.longest < 100, `the event loop stalled for ${loop.longest.toFixed(1)} ms`);
+  }, {
+    name: "loop-hook",
+    fuel: false,
+    timeoutMs: 300,
+  }));
 
-Deno.test("an error record larger than a small region still arrives whole, and the channel stays usable", async () => {
-  // 64 bytes: the request fits, the error record (well over 100 bytes) does not.
-  const p = await Plugin.load(await fixtureBytes("content"), { name: "content", channelBytes: 64 });
-  try {
+Deno.test("an error record larger than a small region still arrives whole, and the channel stays usable", () =>
+  withFixture("content", async (p) => {
+    // 64 bytes: the request fits, the error record (well over 100 bytes) does not.
     for (let i = 0; i < 3; i++) {
       await assert.rejects(
         p.action("fail_with_message"),
@@ -204,53 +215,34 @@ Deno.test("an error record larger than a small region still arrives whole, and t
       );
       assert.equal(await p.filter("the_content", "ok"), "OK");
     }
-  } finally {
-    await p.close();
-  }
-});
+  }, { name: "content", channelBytes: 64 }));
 
-Deno.test("a region too small for the hook name sends the call by message, to the right hook", async () => {
-  const p = await Plugin.load(await fixtureBytes("content"), { name: "content", channelBytes: 4 });
-  try {
+Deno.test("a region too small for the hook name sends the call by message, to the right hook", () =>
+  withFixture("content", async (p) => {
     // An empty payload fits any region; the name "the_content" does not. Cut to "the_",
     // it would reach no hook (unknown_hook); whole, the_content refuses the payload.
     await assert.rejects(
       p.callRaw("the_content", ""),
       (e) => e instanceof HookError && e.code === "bad_payload",
     );
-  } finally {
-    await p.close();
-  }
-});
+  }, { name: "content", channelBytes: 4 }));
 
-Deno.test("50,000 calls queued on one instance: all answered in order, timers keep running", async () => {
-  const p = await Plugin.load(await Deno.readFile(UPPER), { name: "upper" });
-  try {
+Deno.test("50,000 calls queued on one instance: all answered in order, timers keep running", () =>
+  withUpper(async (p) => {
     for (let i = 0; i < 500; i++) await p.filter("the_content", "warm");
-    let last = performance.now();
-    let longest = 0;
-    const timer = setInterval(() => {
-      const now = performance.now();
-      longest = Math.max(longest, now - last);
-      last = now;
-    }, 1);
+    const loop = watchEventLoop();
     // Idle long enough for the worker to park: the first call then waits, the rest queue
     // behind it, and the queue drains once it is answered, mostly synchronously.
     await new Promise((r) => setTimeout(r, 20));
     const started = performance.now();
     const calls = Array.from({ length: 50_000 }, (_, i) => p.filter("the_content", `v${i}`));
-    // (queueing them is this test's own synchronous loop: measure from here)
-    last = performance.now();
-    longest = 0;
+    loop.reset(); // queueing them is this test's own synchronous loop: measure from here
     const outs = await Promise.all(calls);
     const elapsed = performance.now() - started;
-    clearInterval(timer);
+    loop.stop();
     outs.forEach((o, i) => assert.equal(o, `V${i}`));
     // Answers caught by the spin complete synchronously; the queue is still drained
     // in slices, so the event loop turns (and a queue this long drains in linear time).
-    assert.ok(longest < 100, `the event loop stalled for ${longest.toFixed(1)} ms`);
+    assert.ok(loop.longest < 100, `the event loop stalled for ${loop.longest.toFixed(1)} ms`);
     assert.ok(elapsed < 20_000, `50,000 queued calls took ${elapsed.toFixed(0)} ms`);
-  } finally {
-    await p.close();
-  }
-});
+  }, { name: "upper" }));
