@@ -479,7 +479,7 @@ export class Plugin implements PluginHandle {
     // A call answered synchronously releases its slot inside #exec, which
     // pumps again: that nested pump leaves the work to this loop, so a long
     // queue is drained iteratively, not by recursion.
-    if (this.#pumping) return;
+    if (this.#pumping || this.#queue.size === 0) return;
     this.#pumping = true;
     try {
       this.#drainQueue();
@@ -489,13 +489,17 @@ export class Plugin implements PluginHandle {
   }
 
   #drainQueue(): void {
-    const until = performance.now() + DRAIN_SLICE_MS;
+    let until = -1; // read the clock only once the drain is long
     for (let n = 1; this.#queue.size > 0; n++) {
       // Answers that come synchronously would drain a long queue in one go:
       // every millisecond, the rest waits for a later task.
-      if ((n & 15) === 0 && performance.now() >= until) {
-        this.#pumpLater();
-        return;
+      if ((n & 15) === 0) {
+        const now = performance.now();
+        if (until < 0) until = now + DRAIN_SLICE_MS;
+        else if (now >= until) {
+          this.#pumpLater();
+          return;
+        }
       }
       const slot = this.#idleSlot();
       if (slot === undefined) return; // instances starting up pump when ready
