@@ -11,7 +11,7 @@ import type { LimitsInfo, ParsedModule } from "./_decode.ts";
 
 /**
  * Bytes charged to the guest-memory budget (`maxGuestBytes` of `meter()`)
- * per item a module declares. The table and function figures are what one
+ * per item a module declares. The table and function figures cover what one
  * instance adds to the resident memory on Deno 2.9.6; the bookkeeping figures
  * are upper estimates. A global costs its value's size (16 for `v128`, 8
  * otherwise).
@@ -33,7 +33,7 @@ export const GUEST_COSTS: {
   readonly elementSegment: 16;
   readonly elementEntry: 8;
   readonly dataSegment: 16;
-  readonly function: 16;
+  readonly function: 48;
 } = Object.freeze({
   /** A WebAssembly page. */
   memoryPage: 65536,
@@ -49,8 +49,11 @@ export const GUEST_COSTS: {
   elementEntry: 8,
   /** A data segment's bookkeeping (its bytes count on top). */
   dataSegment: 16,
-  /** A function's per-instance entries (measured 16.0). */
-  function: 16,
+  /**
+   * A function: its per-instance entries (measured 16.0), and the reference
+   * object the engine makes once a table or `ref.func` names it (measured 25).
+   */
+  function: 48,
 });
 
 /** What the guest-memory budget allows an instance beyond its memory ceiling, by default. */

@@ -249,3 +249,26 @@ Deno.test("large element and data segments count against the budget", async () =
   );
   assert.equal(await load("elems", elems, "memory_pages = 1"), "loaded");
 });
+
+Deno.test("a table, memory or global imported from the host → capability_denied", async () => {
+  const text = await Deno.readTextFile(new URL("../fixtures/content.wat", import.meta.url));
+  const memory = `(memory (export "memory") 1)`;
+  const variants: [string, string][] = [
+    ["table", text.replace(memory, `(import "env" "table" (table 100000 funcref)) ${memory}`)],
+    ["global", text.replace(memory, `(import "env" "global" (global i32)) ${memory}`)],
+    [
+      "memory",
+      text.replace(memory, `(import "env" "memory" (memory 1)) (export "memory" (memory 0))`),
+    ],
+  ];
+  for (const [kind, variant] of variants) {
+    const bytes = await watToWasm(`import_${kind}.wat`, variant, FEATURES);
+    const outcome = await load("imports", bytes, "");
+    assert.ok(outcome instanceof HookError, kind);
+    assert.equal(outcome.code, "capability_denied", outcome.message);
+    assert.match(
+      outcome.message,
+      new RegExp(`"env"\\."${kind}" \\(${kind}\\) is not a gn host function`),
+    );
+  }
+});
