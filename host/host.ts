@@ -60,6 +60,16 @@ export interface PluginHostOptions {
   maxResponseBytes?: number;
   /** Largest module file, in bytes; refused before it is read or hashed. @default {16777216} */
   maxModuleBytes?: number;
+  /**
+   * The guest-memory budget of one instance, in bytes: its memory at its
+   * clamped maximum (`memory_pages` × 64 KiB), its tables at theirs
+   * (`table_elements`), element and data segments, globals and functions,
+   * counted at load from the module's declarations (figures in
+   * `GUEST_COSTS` of `@gn/plugin-host/meter`). A plugin over it is refused
+   * at load with `memory_limit`, before it is compiled.
+   * @default {the plugin's memory ceiling + 67108864} (64 MiB beyond its memory)
+   */
+  maxGuestBytes?: number;
   /** Quarantine a plugin after this many instance failures in `quarantineWindowMs`. @default {10} */
   quarantineAfter?: number;
   /** The quarantine window, in ms. @default {10000} */
@@ -237,6 +247,7 @@ export class PluginHost {
       maxPayloadBytes: [1, 2 ** 30],
       maxResponseBytes: [1, 2 ** 30],
       maxModuleBytes: [1, 2 ** 31],
+      maxGuestBytes: [1, Number.MAX_SAFE_INTEGER],
       channelBytes: [0, 2 ** 26],
       maxEventsPerCall: [0, 1e6],
       maxLogsPerCall: [0, 1e6],
@@ -321,6 +332,8 @@ export class PluginHost {
         timeoutMs: limits.timeoutMs,
         fuel: limits.fuel,
         memoryPages: limits.memoryPages,
+        tableElements: limits.tableElements,
+        guestBytes: this.#options.maxGuestBytes,
         digest: manifest.digest,
         moduleCache: this.#modules,
         instances: limits.instances,

@@ -50,6 +50,12 @@ const ABI_VERSION = 1;
 export interface PluginLimits {
   /** Linear memory ceiling in 64 KiB WebAssembly pages (`memory_pages`). */
   readonly memoryPages: number;
+  /**
+   * Elements of all the module's tables together (`table_elements`): a
+   * table's maximum is clamped to it, tables without one share what the
+   * others leave, and tables adding up to more are refused (`memory_limit`).
+   */
+  readonly tableElements: number;
   /** Fuel (metered instructions) per call (`fuel`). */
   readonly fuel: number;
   /** Wall-clock budget per call, in milliseconds (`timeout_ms`). */
@@ -150,8 +156,8 @@ export interface CheckGrantsOptions {
 
 /**
  * Limits a plugin gets for what its manifest does not request (each still
- * clamped to the ceiling): 16 pages (1 MiB) of memory, 10 million fuel per
- * call, 100 ms per call, one instance.
+ * clamped to the ceiling): 16 pages (1 MiB) of memory, 100,000 table
+ * elements in all, 10 million fuel per call, 100 ms per call, one instance.
  *
  * @example Reading a default
  * ```ts
@@ -162,6 +168,7 @@ export interface CheckGrantsOptions {
  */
 export const DEFAULT_LIMITS: Readonly<PluginLimits> = Object.freeze({
   memoryPages: 16,
+  tableElements: 100_000,
   fuel: 10_000_000,
   timeoutMs: 100,
   instances: 1,
@@ -169,7 +176,8 @@ export const DEFAULT_LIMITS: Readonly<PluginLimits> = Object.freeze({
 
 /**
  * The host's ceilings when it sets none of its own: 256 pages (16 MiB) of
- * memory, 1 billion fuel per call (about a second of guest work), 1000 ms per
+ * memory, 1 million table elements in all (24 MiB of `funcref` slots), 1
+ * billion fuel per call (about a second of guest work), 1000 ms per
  * call, four instances per plugin.
  *
  * @example Reading a ceiling
@@ -181,6 +189,7 @@ export const DEFAULT_LIMITS: Readonly<PluginLimits> = Object.freeze({
  */
 export const HOST_CEILINGS: Readonly<PluginLimits> = Object.freeze({
   memoryPages: 256,
+  tableElements: 1_000_000,
   fuel: 1_000_000_000,
   timeoutMs: 1000,
   instances: 4,
@@ -203,11 +212,12 @@ const MAX_MANIFEST_BYTES = 1024 * 1024;
 
 /**
  * Representable range of each limit, the same in the schema and in
- * {@linkcode clampLimits}: WebAssembly's 65536-page address space, the
- * largest delay a timer takes (2^31-1 ms), and safe integers otherwise.
+ * {@linkcode clampLimits}: WebAssembly's 65536-page address space, V8's
+ * largest table (10 million elements), the largest delay a timer takes (2^31-1 ms), and safe integers otherwise.
  */
 const LIMIT_RANGES: Readonly<Record<keyof PluginLimits, readonly [number, number]>> = {
   memoryPages: [1, 65536],
+  tableElements: [0, 10_000_000],
   fuel: [1, Number.MAX_SAFE_INTEGER],
   timeoutMs: [1, 2_147_483_647],
   instances: [1, Number.MAX_SAFE_INTEGER],
@@ -216,6 +226,7 @@ const LIMIT_RANGES: Readonly<Record<keyof PluginLimits, readonly [number, number
 /** camelCase limit name → its snake_case key in the file. */
 const LIMIT_KEYS: Readonly<Record<keyof PluginLimits, string>> = {
   memoryPages: "memory_pages",
+  tableElements: "table_elements",
   fuel: "fuel",
   timeoutMs: "timeout_ms",
   instances: "instances",
@@ -256,6 +267,10 @@ const limitsShape = {
   memory_pages: limit(
     "memoryPages",
     "Requested linear memory ceiling, in 64 KiB pages; clamped to the host's ceiling.",
+  ),
+  table_elements: limit(
+    "tableElements",
+    "Requested ceiling of the elements of all tables together; clamped to the host's ceiling.",
   ),
   fuel: limit("fuel", "Requested fuel per call; clamped to the host's ceiling."),
   timeout_ms: limit(
@@ -346,6 +361,7 @@ function toManifest(m: z.output<z.ZodObject<typeof manifestShape>>): Manifest {
   const limits: { -readonly [K in keyof PluginLimits]?: number } = {};
   const l = m.limits ?? {};
   if (l.memory_pages !== undefined) limits.memoryPages = l.memory_pages;
+  if (l.table_elements !== undefined) limits.tableElements = l.table_elements;
   if (l.fuel !== undefined) limits.fuel = l.fuel;
   if (l.timeout_ms !== undefined) limits.timeoutMs = l.timeout_ms;
   if (l.instances !== undefined) limits.instances = l.instances;
@@ -891,7 +907,7 @@ function describeFsError(e: unknown): string {
  * @param ceilings The host's ceilings; absent ones are {@linkcode HOST_CEILINGS}.
  * @returns Every limit, resolved.
  * @throws {RangeError} When a requested limit or a ceiling is not an integer
- * in its range (memory pages 1..65536, timeout 1..2^31-1 ms, the others
+ * in its range (memory pages 1..65536, table elements 0..10,000,000, timeout 1..2^31-1 ms, the others
  * 1..2^53-1).
  *
  * @example Clamping a request
@@ -900,6 +916,7 @@ function describeFsError(e: unknown): string {
  * import assert from "node:assert/strict";
  * assert.deepEqual(clampLimits({ memoryPages: 1024, fuel: 5 }, { memoryPages: 64 }), {
  *   memoryPages: 64,
+ *   tableElements: 100_000,
  *   fuel: 5,
  *   timeoutMs: 100,
  *   instances: 1,

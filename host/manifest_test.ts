@@ -194,13 +194,15 @@ Deno.test("parseManifest() accepts limits at the edges of their ranges", () => {
   const manifest = parseManifest(
     toml(
       {},
-      "[limits]\nmemory_pages = 65536\nfuel = 9007199254740991\ntimeout_ms = 2147483647\n" +
+      "[limits]\nmemory_pages = 65536\ntable_elements = 10_000_000\nfuel = 9007199254740991\n" +
+        "timeout_ms = 2147483647\n" +
         '[[hooks]]\nname = "a"\nkind = "action"\n',
     ),
     FILE,
   );
   assert.deepEqual(manifest.limits, {
     memoryPages: 65536,
+    tableElements: 10_000_000,
     fuel: Number.MAX_SAFE_INTEGER,
     timeoutMs: 2147483647,
   });
@@ -492,6 +494,8 @@ Deno.test("parseManifest() refuses limits out of range", () => {
   const cases: [string, string, string][] = [
     ["memory_pages = 0", "limits.memory_pages", "not an integer in 1..65536 (0)"],
     ["memory_pages = 65537", "limits.memory_pages", "(65537)"],
+    ["table_elements = -1", "limits.table_elements", "not an integer in 0..10000000 (-1)"],
+    ["table_elements = 10_000_001", "limits.table_elements", "(10000001)"],
     ["fuel = 0", "limits.fuel", "not an integer in 1..9007199254740991 (0)"],
     ["fuel = 9007199254740992", "limits.fuel", "(9007199254740992)"],
     ["fuel = 99999999999999999999", "limits.fuel", "(99999999999999999999)"],
@@ -571,7 +575,13 @@ Deno.test("manifestJsonSchema() describes the file format", () => {
   assert.equal(schema.additionalProperties, false);
   const properties = schema.properties as Record<string, Record<string, unknown>>;
   const limits = properties.limits.properties as Record<string, unknown>;
-  assert.deepEqual(Object.keys(limits), ["memory_pages", "fuel", "timeout_ms", "instances"]);
+  assert.deepEqual(Object.keys(limits), [
+    "memory_pages",
+    "table_elements",
+    "fuel",
+    "timeout_ms",
+    "instances",
+  ]);
   assert.deepEqual(schema.required, ["name", "version", "abi", "module", "digest", "hooks"]);
 });
 
@@ -788,6 +798,7 @@ Deno.test("clampLimits() fills in defaults", () => {
   assert.deepEqual(clampLimits(), DEFAULT_LIMITS);
   assert.deepEqual(clampLimits({}), {
     memoryPages: 16,
+    tableElements: 100_000,
     fuel: 10_000_000,
     timeoutMs: 100,
     instances: 1,
@@ -795,14 +806,27 @@ Deno.test("clampLimits() fills in defaults", () => {
 });
 
 Deno.test("clampLimits() clamps each request to the host ceiling", () => {
-  const requested = { memoryPages: 4096, fuel: 5e9, timeoutMs: 60_000, instances: 64 };
+  const requested = {
+    memoryPages: 4096,
+    tableElements: 10_000_000,
+    fuel: 5e9,
+    timeoutMs: 60_000,
+    instances: 64,
+  };
   assert.deepEqual(clampLimits(requested), HOST_CEILINGS);
   assert.deepEqual(
-    clampLimits(requested, { memoryPages: 1024, instances: 8 }),
-    { memoryPages: 1024, fuel: 1_000_000_000, timeoutMs: 1000, instances: 8 },
+    clampLimits(requested, { memoryPages: 1024, tableElements: 5000, instances: 8 }),
+    {
+      memoryPages: 1024,
+      tableElements: 5000,
+      fuel: 1_000_000_000,
+      timeoutMs: 1000,
+      instances: 8,
+    },
   );
-  assert.deepEqual(clampLimits({ memoryPages: 2, fuel: 7 }), {
+  assert.deepEqual(clampLimits({ memoryPages: 2, tableElements: 0, fuel: 7 }), {
     memoryPages: 2,
+    tableElements: 0,
     fuel: 7,
     timeoutMs: 100,
     instances: 1,
@@ -810,8 +834,9 @@ Deno.test("clampLimits() clamps each request to the host ceiling", () => {
 });
 
 Deno.test("clampLimits() clamps defaults to a lower ceiling", () => {
-  assert.deepEqual(clampLimits({}, { memoryPages: 8, timeoutMs: 10 }), {
+  assert.deepEqual(clampLimits({}, { memoryPages: 8, tableElements: 10, timeoutMs: 10 }), {
     memoryPages: 8,
+    tableElements: 10,
     fuel: 10_000_000,
     timeoutMs: 10,
     instances: 1,
@@ -830,6 +855,8 @@ Deno.test("clampLimits() refuses out-of-range requests and ceilings", () => {
   assert.throws(() => clampLimits({ memoryPages: 0 }), RangeError);
   assert.throws(() => clampLimits({ fuel: 1.5 }), RangeError);
   assert.throws(() => clampLimits({}, { memoryPages: 65537 }), RangeError);
+  assert.throws(() => clampLimits({ tableElements: -1 }), /tableElements \(table_elements\)/);
+  assert.throws(() => clampLimits({}, { tableElements: 10_000_001 }), RangeError);
   assert.throws(() => clampLimits({}, { timeoutMs: NaN }), /timeoutMs \(timeout_ms\)/);
 });
 

@@ -29,6 +29,26 @@ import {
   type Transport,
 } from "./_instance.ts";
 
+/** Which manifest key or host option raises each ceiling of the meter. */
+const RAISED_BY: ReadonlyMap<unknown, string> = new Map([
+  [
+    "maxMemoryPages",
+    `"memory_pages" in the manifest's [limits], up to the host's limits.memoryPages`,
+  ],
+  [
+    "maxTableElements",
+    `"table_elements" in the manifest's [limits], up to the host's limits.tableElements`,
+  ],
+  ["maxGuestBytes", "the host's maxGuestBytes option"],
+]);
+
+/** For a `memory_limit` refusal of the meter: what raises the ceiling it hit. */
+function raiseHint(e: HookError): string {
+  const detail = e.cause as { limit?: unknown } | undefined;
+  const by = RAISED_BY.get(detail?.limit);
+  return e.code === "memory_limit" && by !== undefined ? `; raised by ${by}` : "";
+}
+
 /** Default payload and response caps: 1 MiB each (CONTRACT §4). */
 export const DEFAULT_CAP_BYTES: number = 1 << 20;
 
@@ -53,8 +73,13 @@ export interface PluginOptions {
   fuel?: number | false;
   /** Ceiling of every memory, in 64 KiB pages. @default {16} */
   memoryPages?: number;
-  /** Ceiling of every table, in elements. @default {100000} */
+  /** Ceiling of the elements of all tables together. @default {100000} */
   tableElements?: number;
+  /**
+   * Guest-memory budget of one instance, in bytes (`maxGuestBytes` of
+   * `meter()`). @default {memoryPages × 65536 + 67108864}
+   */
+  guestBytes?: number;
   /** The verified digest of `bytes`: with `moduleCache`, compiles once per digest and settings. */
   digest?: string;
   /** Compiled modules by digest and metering settings, shared across loads. */
@@ -242,11 +267,12 @@ export class Plugin implements PluginHandle {
     const fuel = options.fuel === false ? undefined : options.fuel ?? 10_000_000;
     const pages = options.memoryPages ?? 16;
     const tables = options.tableElements ?? 100_000;
+    const guestBytes = options.guestBytes;
     const key = options.digest === undefined
       ? undefined
-      : `${options.digest}|fuel=${
-        fuel ?? "off"
-      }|pages=${pages}|tables=${tables}|costs=${COST_MODEL_VERSION}`;
+      : `${options.digest}|fuel=${fuel ?? "off"}|pages=${pages}|tables=${tables}|bytes=${
+        guestBytes ?? "auto"
+      }|costs=${COST_MODEL_VERSION}`;
     let module = key === undefined ? undefined : options.moduleCache?.get(key);
     if (module === undefined) {
       let metered: Uint8Array<ArrayBuffer>;
@@ -256,13 +282,15 @@ export class Plugin implements PluginHandle {
           startFuel: fuel ?? 0,
           maxMemoryPages: pages,
           maxTableElements: tables,
+          maxGuestBytes: guestBytes,
         }).bytes;
       } catch (cause) {
         if (!(cause instanceof HookError)) throw cause;
-        throw new HookError(cause.code, `Cannot load plugin "${plugin}": ${cause.message}`, {
-          plugin,
-          cause,
-        });
+        throw new HookError(
+          cause.code,
+          `Cannot load plugin "${plugin}": ${cause.message}${raiseHint(cause)}`,
+          { plugin, cause },
+        );
       }
       try {
         module = await withDeadline(

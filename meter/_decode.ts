@@ -71,6 +71,8 @@ export interface ParsedModule {
   funcTypes: number[];
   /** Defined globals. */
   definedGlobals: number;
+  /** Bytes the engine keeps for the defined globals' values (16 for `v128`, 8 otherwise). */
+  globalBytes: number;
   /** Defined tables. */
   tables: TableInfo[];
   /** Defined memories. */
@@ -81,6 +83,14 @@ export interface ParsedModule {
   start: number | undefined;
   /** Function bodies. */
   bodies: BodyRef[];
+  /** Element segments. */
+  elementSegments: number;
+  /** Entries of every element segment, summed. */
+  elementEntries: number;
+  /** Data segments. */
+  dataSegments: number;
+  /** Bytes of every data segment, summed. */
+  dataBytes: number;
 }
 
 /** The canonical order of the known sections (custom sections excluded). */
@@ -195,11 +205,16 @@ export function parseModule(bytes: Uint8Array): ParsedModule {
     importedTables: 0,
     funcTypes: [],
     definedGlobals: 0,
+    globalBytes: 0,
     tables: [],
     memories: [],
     exportCount: 0,
     start: undefined,
     bodies: [],
+    elementSegments: 0,
+    elementEntries: 0,
+    dataSegments: 0,
+    dataBytes: 0,
   };
   let lastRank = 0;
   while (r.pos < r.end) {
@@ -248,11 +263,12 @@ export function parseModule(bytes: Uint8Array): ParsedModule {
       case 6:
         for (let n = s.u32(); n > 0; n--) {
           const where = `global ${m.importedGlobals + m.definedGlobals}`;
-          readValType(s, where);
+          const type = readValType(s, where);
           const mut = s.byte();
           if (mut > 1) throw unknown(`global mutability ${mut}`, where, s.pos - 1);
           skipConstExpr(s, where);
           m.definedGlobals++;
+          m.globalBytes += type === 0x7b ? 16 : 8;
         }
         break;
       case 7:
@@ -270,7 +286,10 @@ export function parseModule(bytes: Uint8Array): ParsedModule {
         m.start = s.u32();
         break;
       case 9:
-        for (let n = s.u32(), i = 0; n > 0; n--, i++) readElement(s, `element segment ${i}`);
+        for (let n = s.u32(), i = 0; n > 0; n--, i++) {
+          m.elementEntries += readElement(s, `element segment ${i}`);
+          m.elementSegments++;
+        }
         break;
       case 10: {
         const count = s.u32();
@@ -286,7 +305,10 @@ export function parseModule(bytes: Uint8Array): ParsedModule {
         break;
       }
       case 11:
-        for (let n = s.u32(), i = 0; n > 0; n--, i++) readData(s, `data segment ${i}`);
+        for (let n = s.u32(), i = 0; n > 0; n--, i++) {
+          m.dataBytes += readData(s, `data segment ${i}`);
+          m.dataSegments++;
+        }
         break;
       case 12:
         s.u32();
@@ -344,7 +366,8 @@ function readImport(r: ByteReader, m: ParsedModule): void {
   }
 }
 
-function readElement(r: ByteReader, where: string): void {
+/** Reads one element segment; returns its number of entries. */
+function readElement(r: ByteReader, where: string): number {
   const at = r.pos;
   const flags = r.u32();
   if (flags > 7) throw unknown(`element segment flags ${flags}`, where, at);
@@ -357,13 +380,16 @@ function readElement(r: ByteReader, where: string): void {
     if (exprs) readRefType(r, where);
     else if (r.byte() !== 0x00) throw unknown("element kind", where, r.pos - 1);
   }
-  for (let n = r.u32(); n > 0; n--) {
+  const count = r.u32();
+  for (let n = count; n > 0; n--) {
     if (exprs) skipConstExpr(r, where);
     else r.u32();
   }
+  return count;
 }
 
-function readData(r: ByteReader, where: string): void {
+/** Reads one data segment; returns its size in bytes. */
+function readData(r: ByteReader, where: string): number {
   const at = r.pos;
   const flags = r.u32();
   if (flags > 2) throw unknown(`data segment flags ${flags}`, where, at);
@@ -371,5 +397,5 @@ function readData(r: ByteReader, where: string): void {
     throw unsupported("multi-memory", "a data segment for memory other than 0", where, at);
   }
   if (flags !== 1) skipConstExpr(r, where);
-  r.bytesN(r.u32());
+  return r.bytesN(r.u32()).length;
 }

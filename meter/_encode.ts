@@ -11,8 +11,8 @@
  */
 
 import { ByteReader } from "../abi/_wasm_reader.ts";
-import { HookError } from "../abi/errors.ts";
 import { ByteWriter } from "./_bytes.ts";
+import type { GuestPlan } from "./_budget.ts";
 import { type LimitsInfo, type ParsedModule, SECTION_RANK, type SectionRef } from "./_decode.ts";
 import { newInstr } from "./_code.ts";
 import {
@@ -51,8 +51,10 @@ export interface RewriteOptions {
   startFuel: bigint;
   /** Memory ceiling, in pages. */
   maxMemoryPages: number;
-  /** Table ceiling, in elements. */
+  /** Table ceiling, in elements across every defined table. */
   maxTableElements: number;
+  /** Guest-memory budget, in bytes. */
+  maxGuestBytes: number;
 }
 
 /**
@@ -131,24 +133,6 @@ export function sizePrefixed(bodies: Uint8Array[]): Uint8Array {
  */
 export function checkBodies(m: ParsedModule): void {
   for (const b of m.bodies) checkBody(m.bytes, b.start, b.end, `function ${b.index}`);
-}
-
-function clamp(
-  limits: LimitsInfo,
-  ceiling: number,
-  what: string,
-  index: number,
-): LimitsInfo {
-  if (limits.min > ceiling) {
-    throw new HookError(
-      "memory_limit",
-      `Cannot meter module: ${what} ${index} starts at ${limits.min} ${
-        what === "memory" ? "pages" : "elements"
-      }, over the limit of ${ceiling}`,
-    );
-  }
-  const max = limits.max === undefined ? ceiling : Math.min(limits.max, ceiling);
-  return { flags: 0x01, min: limits.min, max };
 }
 
 function writeLimits(w: ByteWriter, l: LimitsInfo): void {
@@ -240,22 +224,18 @@ function setBody(g: number): Uint8Array {
  * @param bodies Instrumented bodies, size-prefixed (when `options.fuel`), else `null`.
  * @param layout The layout.
  * @param options The normalised options.
+ * @param plan The memory and table limits to write (from `planGuestMemory`).
  * @returns The bytes and whether the start function became `__gn_start`.
- * @throws {HookError} `memory_limit` when a memory or table starts over its ceiling.
  */
 export function assemble(
   m: ParsedModule,
   bodies: Uint8Array | null,
   layout: Layout,
   options: RewriteOptions,
+  plan: Pick<GuestPlan, "memories" | "tables">,
 ): { bytes: Uint8Array<ArrayBuffer>; hasStart: boolean } {
   const bytes = m.bytes;
-  const memories = m.memories.map((l, i) =>
-    clamp(l, options.maxMemoryPages, "memory", m.importedMemories + i)
-  );
-  const tables = m.tables.map((t, i) =>
-    clamp(t.limits, options.maxTableElements, "table", m.importedTables + i)
-  );
+  const { memories, tables } = plan;
   const fuel = bodies !== null;
   const hasStart = fuel && m.start !== undefined;
   const g = layout.fuelGlobal;

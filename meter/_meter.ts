@@ -8,6 +8,7 @@
 
 import { WasmFormatError } from "../abi/_wasm_reader.ts";
 import { HookError } from "../abi/errors.ts";
+import { DEFAULT_GUEST_EXTRA_BYTES, GUEST_COSTS, planGuestMemory } from "./_budget.ts";
 import { parseModule } from "./_decode.ts";
 import {
   assemble,
@@ -26,9 +27,9 @@ function integerOption(name: string, value: unknown, fallback: number, max: numb
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > max) {
     throw new RangeError(
-      `Cannot meter module: option "${name}" must be an integer in [0, ${max}], got ${
-        String(value)
-      }`,
+      `Cannot meter module: option "${name}" must be an integer in [0, ${
+        max === Number.MAX_SAFE_INTEGER ? "2^53 - 1" : max
+      }], got ${String(value)}`,
     );
   }
   return value;
@@ -56,15 +57,22 @@ function normalise(options: MeterOptions): RewriteOptions {
   if (options.fuel !== undefined && typeof options.fuel !== "boolean") {
     throw new TypeError(`Cannot meter module: option "fuel" must be a boolean`);
   }
+  const maxMemoryPages = integerOption("maxMemoryPages", options.maxMemoryPages, 65536, 65536);
   return {
     fuel: options.fuel ?? true,
     startFuel,
-    maxMemoryPages: integerOption("maxMemoryPages", options.maxMemoryPages, 65536, 65536),
+    maxMemoryPages,
     maxTableElements: integerOption(
       "maxTableElements",
       options.maxTableElements,
       1_000_000,
       0xffff_ffff,
+    ),
+    maxGuestBytes: integerOption(
+      "maxGuestBytes",
+      options.maxGuestBytes,
+      maxMemoryPages * GUEST_COSTS.memoryPage + DEFAULT_GUEST_EXTRA_BYTES,
+      Number.MAX_SAFE_INTEGER,
     ),
   };
 }
@@ -101,10 +109,12 @@ export function meterWith(
         "Cannot meter module: the engine's validator rejects it",
       );
     }
-    const { bytes: out, hasStart } = assemble(m, bodies, layout, o);
+    const plan = planGuestMemory(m, o);
+    const { bytes: out, hasStart } = assemble(m, bodies, layout, o, plan);
     return {
       bytes: out,
       fuel: o.fuel,
+      guestBytes: plan.bytes.total,
       hasStart,
       importsMemory: m.importedMemories > 0,
       importsTable: m.importedTables > 0,

@@ -27,6 +27,7 @@ import {
   readValType,
 } from "./_code.ts";
 import { parseModule } from "./_decode.ts";
+import { planGuestMemory } from "./_budget.ts";
 import { assemble, layoutOf, sizePrefixed } from "./_encode.ts";
 import { COSTS } from "./costs.ts";
 
@@ -93,10 +94,12 @@ export function oracle(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
     }
     return w.finish();
   });
-  return assemble(m, sizePrefixed(bodies), layout, {
+  const options = {
     fuel: true,
     startFuel: 0n,
     maxMemoryPages: 65536,
     maxTableElements: 1_000_000,
-  }).bytes;
+    maxGuestBytes: Number.MAX_SAFE_INTEGER,
+  };
+  return assemble(m, sizePrefixed(bodies), layout, options, planGuestMemory(m, options)).bytes;
 }

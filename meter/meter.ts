@@ -35,12 +35,26 @@ export interface MeterOptions {
    */
   maxMemoryPages?: number;
   /**
-   * Ceiling of every defined table, in elements, by the same rule (also
-   * refused with `memory_limit`). An integer in `[0, 2³² - 1]`.
+   * Ceiling of the elements of all defined tables together. A declared
+   * maximum is clamped to it; the tables without one share the room the
+   * others leave, on top of their initial sizes (a lone table without one
+   * gets `maxTableElements`), so `table.grow` past it returns -1. Initial
+   * sizes or declared maxima adding up to more are refused (`memory_limit`).
+   * An integer in `[0, 2³² - 1]`.
    *
    * @default {1_000_000}
    */
   maxTableElements?: number;
+  /**
+   * The guest-memory budget, in bytes: what one instance may make the engine
+   * hold, counted at load from the declarations at their (clamped) maxima:
+   * memories (pages × 64 KiB), tables, element and data segments, globals
+   * and functions, each at its {@linkcode GUEST_COSTS} figure. A module over
+   * it is refused (`memory_limit`). An integer in `[0, 2⁵³ - 1]`.
+   *
+   * @default {maxMemoryPages × 65536 + 67_108_864} (64 MiB beyond the memory ceiling)
+   */
+  maxGuestBytes?: number;
 }
 
 /** What {@linkcode meter} returns. */
@@ -49,6 +63,8 @@ export interface MeteredModule {
   bytes: Uint8Array<ArrayBuffer>;
   /** Whether the module is fuel-metered (exports {@linkcode FUEL_EXPORTS}). */
   fuel: boolean;
+  /** What one instance may hold, in bytes, as counted against `maxGuestBytes`. */
+  guestBytes: number;
   /**
    * Whether the module had a start function that is now exported as
    * `__gn_start` instead: the host instantiates, then calls it under fuel.
@@ -96,7 +112,8 @@ export const FUEL_EXPORTS: {
 
 /**
  * Rewrites a WebAssembly module for the host: checks it against the feature
- * gate, clamps memory and table maxima, and (by default) instruments it with
+ * gate, clamps memory and table maxima, checks what an instance may hold
+ * against the guest-memory budget, and (by default) instruments it with
  * a deterministic fuel counter.
  *
  * The metered module keeps its imports and exports and gains
@@ -125,7 +142,9 @@ export const FUEL_EXPORTS: {
  * or section, or a name starting with `__gn_`; `unsupported_feature` for
  * threads, memory64, multi-memory, GC, typed function references, exception
  * handling or relaxed SIMD; `memory_limit` when a memory or table starts over
- * its ceiling.
+ * its ceiling, the tables together over `maxTableElements`, or the whole
+ * over `maxGuestBytes` (the error's message names the option, its `cause`
+ * is `{ limit, needed, allowed }`).
  * @throws {TypeError} When `bytes` is not a `Uint8Array`.
  * @throws {RangeError} When an option is out of range.
  *

@@ -1,6 +1,7 @@
 /**
  * WebAssembly module transformer of the gn plugin host: a deterministic fuel
- * meter with a cost model of our own, memory and table ceilings, and a
+ * meter with a cost model of our own, memory and table ceilings, a
+ * guest-memory budget, and a
  * fail-closed feature gate, applied to a module's bytes before it is
  * compiled.
  *
@@ -27,4 +28,5 @@
 
 export { COST_MODEL_VERSION, COSTS } from "./costs.ts";
 export { FUEL_EXPORTS, meter } from "./meter.ts";
+export { GUEST_COSTS } from "./_budget.ts";
 export type { MeteredModule, MeterOptions } from "./meter.ts";
