@@ -39,6 +39,10 @@ export const HOOK_ERROR_CODES = [
   "hook_not_declared",
   // extensions of this host
   "invalid_hook_name",
+  // a hook used as another kind than it is declared or registered as: calling
+  // a filter hook with doAction, adding an action handler to a guard hook, a
+  // manifest binding a declared hook with another kind
+  "hook_kind_mismatch",
   "handler_failed",
   "action_failed",
   "unknown_plugin",

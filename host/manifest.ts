@@ -31,6 +31,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { HookError, type HookErrorCode } from "../abi/errors.ts";
 import { FAIL_POLICIES, type FailPolicy, HOOK_KINDS, type HookKind } from "../abi/envelope.ts";
 import { CAPABILITIES, type Capability } from "../abi/imports.ts";
+import { closest } from "./_suggest.ts";
 
 // ---------------------------------------------------------------------------
 // Vocabulary
@@ -942,8 +943,8 @@ function checkLimit(value: number, key: keyof PluginLimits, what: string): numbe
  * @throws {TypeError} When `granted` holds an unknown capability token.
  * @throws {HookError} With the code of the first problem:
  * `capability_denied` (names the plugin, the tokens and the file),
- * `hook_not_declared` (names the hook) or `invalid_manifest` for a kind
- * mismatch (names `hooks[i].kind`). The message lists every problem and
+ * `hook_not_declared` (names the hook and the closest declared one) or
+ * `hook_kind_mismatch` (names `hooks[i].kind`). The message lists every problem and
  * `errors` holds one {@linkcode HookError} per problem when there are several.
  *
  * @example Refusing an ungranted capability
@@ -991,7 +992,8 @@ export function checkGrants(
       code: "capability_denied",
       problem: {
         key: `capabilities[${i}]`,
-        reason: `capability ${quote(token)} is not granted by the host`,
+        reason: `capability ${quote(token)} is not granted by the host: the host must allow it ` +
+          `(\`grants\` in PluginHost.create), or remove it from \`capabilities\` in the manifest`,
       },
     });
   });
@@ -1000,24 +1002,27 @@ export function checkGrants(
   if (declared !== undefined) {
     manifest.hooks.forEach((hook, i) => {
       const kind = declared.get(hook.name);
+      const hint = kind === undefined ? closest(hook.name, declared.keys()) : undefined;
       if (kind === undefined) {
         found.push({
           code: "hook_not_declared",
           hook: hook.name,
           problem: {
             key: `hooks[${i}].name`,
-            reason: `hook ${quote(hook.name)} is not declared by the host`,
+            reason: `hook ${quote(hook.name)} is not declared by the host${
+              hint === undefined ? "" : ` (did you mean ${quote(hint)}?)`
+            }: bind a declared hook, or the host must declare it (\`hooks\` in PluginHost.create)`,
           },
         });
       } else if (kind !== hook.kind) {
         found.push({
-          code: "invalid_manifest",
+          code: "hook_kind_mismatch",
           hook: hook.name,
           problem: {
             key: `hooks[${i}].kind`,
             reason: `hook ${quote(hook.name)} is declared as ${quote(kind)} by the host, not ${
               quote(hook.kind)
-            }`,
+            }: set kind = ${quote(kind)}`,
           },
         });
       }
