@@ -60,7 +60,9 @@ function json(value: unknown, what: string): string {
   } catch (cause) {
     throw new HookError(
       "bad_payload",
-      `Cannot encode the ${what}: not JSON-serialisable (${(cause as Error).message})`,
+      `Cannot encode the ${what}: not JSON-serialisable (${
+        (cause as Error).message
+      }); pass plain JSON values (no BigInt, no cycles)`,
       { cause },
     );
   }
@@ -94,19 +96,31 @@ export function encodeEnvelope(kind: HookKind, value: unknown, args: readonly un
   return '{"kind":"' + kind + '","value":' + json(value ?? null, "value") + ',"args":' + a + "}";
 }
 
+/** What a plugin must answer, by envelope kind: said by every `bad_response` of a body. */
+const ANSWER: Readonly<Record<string, string>> = {
+  filter: '{"value": <json>}',
+  guard: '{"decision": "continue" | "block" | "ask" | "modify", "reason"?, "question"?, "value"?}',
+};
+
 function parseBody(text: string, what: string): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (cause) {
-    throw new HookError("bad_response", `Cannot read the ${what} answer: body is not JSON`, {
-      cause,
-    });
+    throw new HookError(
+      "bad_response",
+      `Cannot read the ${what} answer: body is not JSON; the plugin must answer ${
+        ANSWER[what] ?? "a JSON object"
+      } or no body (docs/abi.md#envelopes)`,
+      { cause },
+    );
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
     throw new HookError(
       "bad_response",
-      `Cannot read the ${what} answer: body is not a JSON object`,
+      `Cannot read the ${what} answer: body is not a JSON object; the plugin must answer ${
+        ANSWER[what] ?? "a JSON object"
+      } or no body (docs/abi.md#envelopes)`,
     );
   }
   return parsed as Record<string, unknown>;
@@ -165,7 +179,7 @@ export function decodeGuardAnswer(body: string | null): Verdict {
       "bad_response",
       `Cannot read the guard answer: "decision" must be continue, block, ask or modify (got ${
         JSON.stringify(d) ?? "nothing"
-      })`,
+      }); the plugin must answer ${ANSWER.guard} or no body (docs/abi.md#envelopes)`,
     );
   }
   const v: Verdict = { decision: d as Decision };
@@ -174,7 +188,7 @@ export function decodeGuardAnswer(body: string | null): Verdict {
       if (typeof o[key] !== "string") {
         throw new HookError(
           "bad_response",
-          `Cannot read the guard answer: "${key}" is not a string`,
+          `Cannot read the guard answer: "${key}" is not a string; the plugin must answer ${ANSWER.guard} (docs/abi.md#envelopes)`,
         );
       }
       v[key] = o[key] as string;

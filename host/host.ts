@@ -207,10 +207,15 @@ export class PluginHost {
           onEvent?.(event);
         } catch (cause) {
           this.#report(
-            new HookError("handler_failed", `The event sink failed on "${event.name}"`, {
-              plugin: event.plugin,
-              cause,
-            }),
+            new HookError(
+              "handler_failed",
+              `The event sink failed on "${event.name}": fix the onEvent option of ` +
+                "PluginHost.create (it must not throw); the event was dropped",
+              {
+                plugin: event.plugin,
+                cause,
+              },
+            ),
           );
         }
       },
@@ -291,7 +296,12 @@ export class PluginHost {
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new HookError("closed", "The plugin host is closed");
+    if (this.#closed) {
+      throw new HookError(
+        "closed",
+        "The plugin host is closed: create a new one with PluginHost.create to load plugins again",
+      );
+    }
   }
 
   /**
@@ -315,7 +325,8 @@ export class PluginHost {
     if (this.#plugins.has(name) || this.#loading.has(name)) {
       throw new HookError(
         "duplicate_plugin",
-        `Cannot load plugin "${name}" from "${file}": a plugin of that name is already loaded`,
+        `Cannot load plugin "${name}" from "${file}": a plugin of that name is already loaded; ` +
+          `unload it first (host.unload("${name}")), or give this one another \`name\``,
         { plugin: name },
       );
     }
@@ -350,9 +361,13 @@ export class PluginHost {
       this.#trimCache();
       if (this.#closed) {
         await plugin.close();
-        throw new HookError("closed", `Cannot load plugin "${name}": the host closed meanwhile`, {
-          plugin: name,
-        });
+        throw new HookError(
+          "closed",
+          `Cannot load plugin "${name}": the host closed meanwhile; load into a new host`,
+          {
+            plugin: name,
+          },
+        );
       }
       if (this.#options.prewarm ?? true) await plugin.prewarm();
       const info: PluginInfo = Object.freeze({
@@ -491,9 +506,14 @@ export class PluginHost {
         }
       }
     } catch (cause) {
-      throw new HookError("invalid_manifest", `Cannot read plugin folder "${base}": ${cause}`, {
-        cause,
-      });
+      throw new HookError(
+        "invalid_manifest",
+        `Cannot read plugin folder "${base}": ${cause}; pass a readable folder holding one ` +
+          "folder per plugin (each with its plugin.toml), and grant read permission on it",
+        {
+          cause,
+        },
+      );
     }
     manifests.sort();
     const result: LoadDirResult = { loaded: [], failed: [] };
@@ -523,9 +543,16 @@ export class PluginHost {
   async unload(name: string): Promise<void> {
     const p = this.#plugins.get(name);
     if (p === undefined) {
-      throw new HookError("unknown_plugin", `Cannot unload plugin "${name}": it is not loaded`, {
-        plugin: name,
-      });
+      const names = [...this.#plugins.keys()].map((n) => `"${n}"`).join(", ");
+      throw new HookError(
+        "unknown_plugin",
+        `Cannot unload plugin "${name}": it is not loaded; ${
+          names === "" ? "no plugin is loaded" : `loaded: ${names}`
+        }`,
+        {
+          plugin: name,
+        },
+      );
     }
     this.#plugins.delete(name);
     for (const off of p.unsubscribe) off();

@@ -236,6 +236,15 @@ const NAME_REASON = 'not a plugin name (a lowercase letter, then 1..63 of "a-z",
 const HOOK_NAME_REASON = 'not a hook name (like "the_content" or "post.saved", at most 256 bytes)';
 const DIGEST_REASON = 'not a BLAKE3 digest ("blake3:" then 64 lowercase hex digits)';
 
+/**
+ * How to get a module's digest into its manifest: said by every refusal of
+ * the `digest` key. `tools/pin.ts` is in the project's repository (not in the
+ * published package); `b3sum` is the BLAKE3 reference tool.
+ */
+const PIN_HINT = "pin the module with `deno run --allow-read --allow-write tools/pin.ts " +
+  'path/to/plugin.toml` (from the gn plugin host repository), or write digest = "blake3:<hex>" ' +
+  "with the hex that `b3sum --no-names <module>` prints";
+
 /** A string with one reason for every way it can be wrong. */
 function text(reason: string, maxLength: number): z.ZodString {
   return z.string({ error: reason }).min(1, { error: reason }).max(maxLength, { error: reason });
@@ -556,10 +565,11 @@ function describeIssue(issue: z.core.$ZodIssue, table: unknown): Problem[] {
   }
   const value = valueAt(table, path);
   const key = path.length === 0 ? "(root)" : formatPath(path);
+  const hint = key === "digest" ? `: ${PIN_HINT}` : "";
   if (value === undefined && (issue.code === "invalid_type" || issue.code === "invalid_value")) {
-    return [{ key, reason: "required key is missing" }];
+    return [{ key, reason: `required key is missing${hint}` }];
   }
-  return [{ key, reason: `${issue.message} (${show(value)})` }];
+  return [{ key, reason: `${issue.message} (${show(value)})${hint}` }];
 }
 
 /** Keeps the first problem of each key: one reason per key is enough. */
@@ -793,7 +803,8 @@ export async function readManifest(
       "digest_mismatch",
       `Digest mismatch for module ${quote(moduleFile)} (from ${
         quote(file)
-      }): key "digest": expected ${manifest.digest}, actual ${actual}`,
+      }): key "digest": expected ${manifest.digest}, actual ${actual}; the module is not the ` +
+        `one the manifest pins: if you rebuilt it on purpose, ${PIN_HINT}`,
       { plugin },
     );
   }

@@ -282,6 +282,23 @@ Deno.test("parseManifest() refuses a missing required key", () => {
   assertRefusal(parseError(toml({}, "")), "invalid_manifest", FILE, "hooks", "missing");
 });
 
+Deno.test("parseManifest() names the pin tool when the digest is missing or malformed", () => {
+  const PIN = "`deno run --allow-read --allow-write tools/pin.ts path/to/plugin.toml`";
+  for (const digest of [undefined, '"sha256:abc"', "7"]) {
+    const error = assertRefusal(
+      parseError(toml({ digest })),
+      "invalid_manifest",
+      FILE,
+      "digest",
+      PIN,
+      "b3sum --no-names <module>",
+    );
+    assert.equal(error.message.split("\n").length, 1, error.message);
+  }
+  // Other keys do not get the hint.
+  assert.ok(!(parseError(toml({ module: undefined })) as Error).message.includes("pin"));
+});
+
 Deno.test("parseManifest() refuses a bad plugin name", () => {
   for (const name of ["a", "Demo", "1demo", "-demo", "de_mo", "de mo", "d".repeat(65), ""]) {
     assertRefusal(
@@ -626,6 +643,8 @@ Deno.test("readManifest() refuses a module digest mismatch, naming both digests"
       `expected ${ZERO_DIGEST}`,
       `actual ${actual}`,
       join(dir, "demo", "demo.wasm"),
+      "if you rebuilt it on purpose, pin the module with `deno run --allow-read --allow-write " +
+        "tools/pin.ts path/to/plugin.toml`",
     );
     assert.equal(error.plugin, "demo");
   });

@@ -259,7 +259,12 @@ export class Plugin implements PluginHandle {
         }).bytes;
       } catch (cause) {
         if (!(cause instanceof HookError)) throw cause;
-        throw new HookError(cause.code, `Cannot load plugin "${plugin}": ${cause.message}`, {
+        const fix = cause.code === "memory_limit"
+          ? `; for a memory, raise \`memory_pages\` under \`[limits]\` in plugin.toml (now ${pages}; ` +
+            "the host clamps it to its limits.memoryPages ceiling) or declare a smaller initial " +
+            `memory; a table may start at up to ${tables} elements`
+          : "";
+        throw new HookError(cause.code, `Cannot load plugin "${plugin}": ${cause.message}${fix}`, {
           plugin,
           cause,
         });
@@ -273,7 +278,7 @@ export class Plugin implements PluginHandle {
               "timeout",
               `Cannot load plugin "${plugin}": compiling it took longer than ${
                 options.timeoutMs ?? 1000
-              } ms`,
+              } ms; raise \`timeout_ms\` under \`[limits]\` in plugin.toml (the host clamps it to its limits.timeoutMs ceiling), or make the module smaller`,
               { plugin },
             ),
         );
@@ -441,7 +446,7 @@ export class Plugin implements PluginHandle {
       if (this.#quarantine !== undefined) {
         throw new HookError(
           "quarantined",
-          `Cannot call hook "${hook}": plugin "${this.name}" is quarantined after repeated failures; re-enable it to retry`,
+          `Cannot call hook "${hook}": plugin "${this.name}" is quarantined after repeated failures (see this error's cause); fix the cause, then re-enable it with host.plugin("${this.name}").reenable() to retry`,
           { plugin: this.name, hook, cause: this.#quarantine },
         );
       }
@@ -450,7 +455,7 @@ export class Plugin implements PluginHandle {
       if (size > this.#maxPayload) {
         throw new HookError(
           "payload_too_large",
-          `Cannot call hook "${hook}": payload of ${size} bytes is over the cap of ${this.#maxPayload}`,
+          `Cannot call hook "${hook}": payload of ${size} bytes is over the cap of ${this.#maxPayload}; send less, or raise the host's maxPayloadBytes (PluginHost.create)`,
           { plugin: this.name, hook },
         );
       }
@@ -642,7 +647,7 @@ export class Plugin implements PluginHandle {
           s.transport.terminate(
             new HookError(
               "timeout",
-              `Hook "${s.hook}" of plugin "${this.name}" took longer than ${this.#timeoutMs} ms; its worker was replaced`,
+              `Hook "${s.hook}" of plugin "${this.name}" took longer than ${this.#timeoutMs} ms; its worker was replaced. Raise \`timeout_ms\` under \`[limits]\` in plugin.toml (the host clamps it to its limits.timeoutMs ceiling), or make the hook faster`,
               { plugin: this.name, hook: s.hook },
             ),
           );
@@ -675,7 +680,7 @@ export class Plugin implements PluginHandle {
       this.#quarantine = error;
       const q = new HookError(
         "quarantined",
-        `Plugin "${this.name}" is quarantined: ${this.#failures.length} failures within ${window} ms (last: ${error.message})`,
+        `Plugin "${this.name}" is quarantined: ${this.#failures.length} failures within ${window} ms (last: ${error.message}); calls fail fast until host.plugin("${this.name}").reenable()`,
         { plugin: this.name, cause: error },
       );
       this.#options.onQuarantine?.(q);
