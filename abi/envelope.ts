@@ -1,5 +1,5 @@
 /**
- * The JSON envelopes of CONTRACT §4: what the host sends to
+ * The JSON envelopes (docs/abi.md#envelopes): what the host sends to
  * `gn_handle_hook`, and how it reads the guest's answer.
  *
  * @module
@@ -8,7 +8,7 @@
 import { HookError } from "./errors.ts";
 
 /**
- * The kinds of hook (CONTRACT §4).
+ * The kinds of hook (docs/abi.md#envelopes).
  *
  * @example Listing the kinds
  * ```ts
@@ -23,7 +23,7 @@ export const HOOK_KINDS: readonly ["action", "filter", "guard"] = ["action", "fi
 export type HookKind = typeof HOOK_KINDS[number];
 
 /**
- * What a failure of one binding does (CONTRACT §6): `warn` reports it and
+ * What a failure of one binding does (docs/abi.md#the-manifest): `warn` reports it and
  * carries on, `block` stops the chain, `ignore` carries on silently.
  *
  * @example Listing the policies
@@ -41,7 +41,7 @@ export type FailPolicy = typeof FAIL_POLICIES[number];
 /** The decisions a guard can take. */
 export type Decision = "continue" | "block" | "ask" | "modify";
 
-/** What a guard answers (CONTRACT §4, guard extension). */
+/** What a guard answers (docs/abi.md#guard, an extension). */
 export interface Verdict {
   /** What to do. */
   decision: Decision;

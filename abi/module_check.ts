@@ -1,6 +1,7 @@
 /**
- * Load-time checks of a module against the gn ABI (CONTRACT §1, §5), done on
- * the bytes before anything is instantiated.
+ * Load-time checks of a module against the gn ABI (docs/abi.md#exports,
+ * docs/abi.md#host-imports), done on the bytes before anything is
+ * instantiated.
  *
  * @module
  */

@@ -607,7 +607,7 @@ export class HookBus {
    * Adds an action handler; it runs, and is awaited, on every
    * {@linkcode HookBus.prototype.doAction} of `name`.
    *
-   * @param name The hook name (CONTRACT §4).
+   * @param name The hook name (docs/abi.md#hook-names).
    * @param fn The handler.
    * @param opts Priority, failure policy, plugin label.
    * @returns An idempotent function that removes this handler.
@@ -643,7 +643,7 @@ export class HookBus {
    * unless its policy is `"ignore"`, and never reject `doAction`. Wait for
    * every started async action with {@linkcode HookBus.prototype.idle}.
    *
-   * @param name The hook name (CONTRACT §4).
+   * @param name The hook name (docs/abi.md#hook-names).
    * @param fn The handler.
    * @param opts Priority, failure policy, plugin label.
    * @returns An idempotent function that removes this handler.
@@ -684,7 +684,7 @@ export class HookBus {
    * the previous handler returned.
    *
    * @typeParam T The filtered value's type; `any` unless given.
-   * @param name The hook name (CONTRACT §4).
+   * @param name The hook name (docs/abi.md#hook-names).
    * @param fn The handler.
    * @param opts Priority, failure policy, plugin label.
    * @returns An idempotent function that removes this handler.
@@ -716,7 +716,7 @@ export class HookBus {
    * Adds a guard; it runs on every {@linkcode HookBus.prototype.checkGuards}
    * of `name` that an earlier guard did not end.
    *
-   * @param name The hook name (CONTRACT §4).
+   * @param name The hook name (docs/abi.md#hook-names).
    * @param fn The guard.
    * @param opts Priority, failure policy, plugin label.
    * @returns An idempotent function that removes this guard.

@@ -1,5 +1,5 @@
 /**
- * The plugin manifest (`plugin.toml`, CONTRACT §6): parsing, validation,
+ * The plugin manifest (`plugin.toml`, docs/abi.md#the-manifest): parsing, validation,
  * verified loading of the module it names, resource limits and grants.
  *
  * - {@linkcode parseManifest} turns TOML text into a typed {@linkcode Manifest}.
@@ -64,7 +64,7 @@ export type LimitRequest = Partial<PluginLimits>;
 
 /** One `[[hooks]]` entry of a manifest, with its defaults filled in. */
 export interface HookBinding {
-  /** The hook name (CONTRACT §4). */
+  /** The hook name (docs/abi.md#hook-names). */
   readonly name: string;
   /** Action, filter or guard. */
   readonly kind: HookKind;
@@ -83,7 +83,7 @@ export interface HookBinding {
 }
 
 /**
- * A validated `plugin.toml` (CONTRACT §6). Defaults are filled in:
+ * A validated `plugin.toml` (docs/abi.md#the-manifest). Defaults are filled in:
  * `capabilities` is `[]` when absent and `limits` is `{}` when the `[limits]`
  * table is absent (the host fills the rest with {@linkcode clampLimits}).
  */

@@ -29,7 +29,7 @@ import {
   type Transport,
 } from "./_instance.ts";
 
-/** Default payload and response caps: 1 MiB each (CONTRACT §4). */
+/** Default payload and response caps: 1 MiB each (docs/abi.md#limits). */
 export const DEFAULT_CAP_BYTES: number = 1 << 20;
 
 /** Limits and options of one plugin. */

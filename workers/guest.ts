@@ -1,5 +1,5 @@
 /**
- * One plugin instance and the atomic call exchange of CONTRACT §1–§3. Runs
+ * One plugin instance and the atomic call exchange of docs/abi.md#one-call. Runs
  * inside the plugin's worker (and in-process for the benchmark floor); uses
  * no Deno APIs.
  *
