@@ -3,7 +3,7 @@
 // tables match the tables the host runs on, the WAT plugin in it loads and answers as described,
 // and `deno publish` includes it.
 import assert from "node:assert/strict";
-import { HookError } from "../abi/errors.ts";
+import { HOOK_ERROR_CODES, HookError } from "../abi/errors.ts";
 import { ABI_VERSION_EXPORT, HOST_IMPORTS, REQUIRED_EXPORTS } from "../abi/imports.ts";
 import { codeForStatus, Status } from "../abi/status.ts";
 import { watToWasm } from "../fixtures/build.ts";
@@ -150,4 +150,15 @@ Deno.test("docs/abi.md is in the published package", async () => {
   const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
   assert.ok(out.success, text);
   assert.match(text, /\/docs\/abi\.md \(/, "docs/abi.md is not in the publish dry run's file list");
+});
+
+Deno.test("the README's error policy names every HookError code", async () => {
+  const readme = await Deno.readTextFile(new URL("README.md", ROOT));
+  const policy = readme.slice(
+    readme.indexOf("### Errors"),
+    readme.indexOf("\n## ", readme.indexOf("### Errors")),
+  );
+  assert.ok(policy.length > 100, "no Errors section in the README");
+  const missing = HOOK_ERROR_CODES.filter((c) => !policy.includes(`\`${c}\``));
+  assert.deepEqual(missing, [], `codes missing from the README's error policy: ${missing}`);
 });
