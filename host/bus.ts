@@ -1197,7 +1197,9 @@ export class HookBus {
     this.#report(
       new HookError(
         "handler_failed",
-        `Cannot record metrics: the metrics sink threw (reported once): ${messageOf(e)}`,
+        `Cannot record metrics: the metrics sink threw (reported once): ${
+          messageOf(e)
+        }; fix the metrics option (its increment and observe must not throw)`,
         { cause: e },
       ),
     );

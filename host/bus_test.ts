@@ -1138,7 +1138,12 @@ Deno.test("HookBus: a throwing metrics sink never breaks a dispatch and is repor
     await bus.doAction("a");
   }
   assert.equal(errors.length, 1);
+  assert.equal(errors[0].code, "handler_failed");
   assert.match(errors[0].message, /metrics/);
+  assert.match(
+    errors[0].message,
+    /fix the metrics option \(its increment and observe must not throw\)/,
+  );
   assert.equal((errors[0].cause as Error).message, "statsd down");
 });
 

@@ -241,9 +241,9 @@ const DIGEST_REASON = 'not a BLAKE3 digest ("blake3:" then 64 lowercase hex digi
  * the `digest` key. `tools/pin.ts` is in the project's repository (not in the
  * published package); `b3sum` is the BLAKE3 reference tool.
  */
-const PIN_HINT = "pin the module with `deno run --allow-read --allow-write tools/pin.ts " +
-  'path/to/plugin.toml` (from the gn plugin host repository), or write digest = "blake3:<hex>" ' +
-  "with the hex that `b3sum --no-names <module>` prints";
+const PIN_HINT = "pin it with `deno run --allow-read --allow-write tools/pin.ts " +
+  "path/to/plugin.toml` (gn plugin host repository), or take the hex `b3sum --no-names <module>` " +
+  "prints";
 
 /** A string with one reason for every way it can be wrong. */
 function text(reason: string, maxLength: number): z.ZodString {
@@ -803,8 +803,8 @@ export async function readManifest(
       "digest_mismatch",
       `Digest mismatch for module ${quote(moduleFile)} (from ${
         quote(file)
-      }): key "digest": expected ${manifest.digest}, actual ${actual}; the module is not the ` +
-        `one the manifest pins: if you rebuilt it on purpose, ${PIN_HINT}`,
+      }): key "digest": expected ${manifest.digest}, actual ${actual}; not the module the ` +
+        `manifest pins: if you rebuilt it on purpose, ${PIN_HINT}`,
       { plugin },
     );
   }

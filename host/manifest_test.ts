@@ -643,7 +643,7 @@ Deno.test("readManifest() refuses a module digest mismatch, naming both digests"
       `expected ${ZERO_DIGEST}`,
       `actual ${actual}`,
       join(dir, "demo", "demo.wasm"),
-      "if you rebuilt it on purpose, pin the module with `deno run --allow-read --allow-write " +
+      "if you rebuilt it on purpose, pin it with `deno run --allow-read --allow-write " +
         "tools/pin.ts path/to/plugin.toml`",
     );
     assert.equal(error.plugin, "demo");

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { HookError, type HookErrorCode } from "../abi/errors.ts";
 import { watToWasm } from "../fixtures/build.ts";
 import { PluginHost } from "../host/host.ts";
+import { MemoryStateStore } from "../host/state.ts";
 import { HOST_CEILINGS } from "../host/manifest.ts";
 import { Plugin, type PluginOptions } from "../host/plugin.ts";
 import { fixtureBytes, loadFixture, withFixture, withTempDir, writePlugin } from "./_helpers.ts";
@@ -277,4 +278,38 @@ Deno.test("remedy: duplicate, unknown and closed say what to do", async () => {
     open.loadDir(`${EXAMPLES}nowhere`),
     remedy("invalid_manifest", "pass a readable folder holding one folder per plugin"),
   );
+});
+
+Deno.test("remedy: a failing state store or event sink names the option to fix", async () => {
+  await withTempDir(async (dir) => {
+    const file = await writePlugin(dir, {
+      name: "caps",
+      fixture: "caps",
+      capabilities: ["log", "clock", "state", "emit", "fuel"],
+      hooks: [{ name: "counter_get", kind: "filter" }, { name: "emit_ok", kind: "action" }],
+    });
+    const reported: HookError[] = [];
+    await using host = await PluginHost.create({
+      grants: ["log", "clock", "state", "emit", "fuel"],
+      state: new (class extends MemoryStateStore {
+        override get(): never {
+          throw new Error("disk gone");
+        }
+      })(),
+      onEvent: () => {
+        throw new Error("sink gone");
+      },
+      events: { caps: ["user.created"] },
+      onError: (e) => reported.push(e),
+    });
+    await host.load(file);
+    await host.bus.applyFilters("counter_get", null).catch(() => {});
+    await host.bus.doAction("emit_ok");
+    const store = reported.find((e) => e.message.startsWith("State store failed"));
+    assert.ok(store, JSON.stringify(reported.map((e) => e.message)));
+    remedy("handler_failed", "fix the StateStore given as the state option")(store);
+    const sink = reported.find((e) => e.message.startsWith("The event sink failed"));
+    assert.ok(sink, JSON.stringify(reported.map((e) => e.message)));
+    remedy("handler_failed", "fix the onEvent option of PluginHost.create")(sink);
+  });
 });
