@@ -221,6 +221,20 @@ export const NOOP_METRICS: MetricsSink = Object.freeze({
  * await bus.doAction("save");
  * assert.equal(errors[0].code, "handler_failed");
  * ```
+ *
+ * @example Declaring the hooks: a typo is an error, not a silent no-op
+ * ```ts
+ * import { HookBus } from "./bus.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const bus = new HookBus({ hooks: { title_case: "filter", on_save: "action" } });
+ * await assert.rejects(bus.applyFilters("titel_case", "x"), (e: any) => {
+ *   assert.equal(e.code, "hook_not_declared");
+ *   assert.match(e.message, /did you mean "title_case"/);
+ *   return true;
+ * });
+ * await assert.rejects(bus.doAction("title_case"), { code: "hook_kind_mismatch" });
+ * ```
  */
 export interface HookBusOptions {
   /**
