@@ -71,7 +71,7 @@ Deno.test("declared hooks: call-time typos and kind mismatches are typed HookErr
     hooks: { the_content: "filter", on_event: "action" },
     onError: () => {},
   });
-  await host.load(`${EXAMPLES}shout/plugin.toml`);
+  host.bus.addFilter("the_content", (v: string) => v.toUpperCase());
   assert.equal(await host.bus.applyFilters("the_content", "hi"), "HI");
   await assert.rejects(host.bus.applyFilters("the_contnet", "hi"), (e: unknown) => {
     assert.ok(e instanceof HookError);
@@ -106,14 +106,23 @@ Deno.test("declared hooks: call-time typos and kind mismatches are typed HookErr
 
 Deno.test("a binding of another kind than the hook already has refuses the load, leaving nothing behind", async () => {
   await withTempDir(async (dir) => {
+    // Generous time limits: these plugins start on a machine other tests keep busy.
+    const limits = "timeout_ms = 1000";
     const file = await writePlugin(dir, {
       name: "as-action",
       fixture: "identity",
       hooks: [{ name: "audit.count", kind: "filter" }, { name: "the_content", kind: "action" }],
+      limits,
+    });
+    const first = await writePlugin(dir, {
+      name: "as-filter",
+      fixture: "identity",
+      hooks: [{ name: "the_content", kind: "filter" }],
+      limits,
     });
     await using host = await PluginHost.create({ onError: () => {} });
     // A plugin already has filter handlers on the_content.
-    await host.load(`${EXAMPLES}shout/plugin.toml`);
+    await host.load(first);
     await assert.rejects(host.load(file), (e: unknown) => {
       assert.ok(e instanceof HookError, `expected a HookError, got ${e}`);
       assert.equal(e.code, "hook_kind_mismatch");
@@ -126,7 +135,7 @@ Deno.test("a binding of another kind than the hook already has refuses the load,
     // So does a host handler of another kind.
     host.bus.addAction("audit.count", () => {});
     await assert.rejects(host.load(file), { code: "hook_kind_mismatch", hook: "audit.count" });
-    assert.deepEqual(host.plugins().map((p) => p.name), ["shout"]);
+    assert.deepEqual(host.plugins().map((p) => p.name), ["as-filter"]);
     assert.deepEqual(host.bus.priorities("the_content"), [10]);
     assert.deepEqual(host.bus.priorities("audit.count"), [10]);
   });

@@ -170,12 +170,12 @@ Deno.test("remedy: a call timeout names `[limits] timeout_ms`", async () => {
   const p = await Plugin.load(await fixtureBytes("hostile/loop_hook"), {
     name: "loop",
     fuel: false,
-    timeoutMs: 100,
+    timeoutMs: 500,
   });
   try {
     await assert.rejects(
       p.action("spin"),
-      remedy("timeout", "took longer than 100 ms", "Raise `timeout_ms` under `[limits]`"),
+      remedy("timeout", "took longer than 500 ms", "Raise `timeout_ms` under `[limits]`"),
     );
   } finally {
     await p.close();
@@ -257,22 +257,27 @@ Deno.test("remedy: quarantine says how to lift it", async () => {
 // -- the host ----------------------------------------------------------------------------------
 
 Deno.test("remedy: duplicate, unknown and closed say what to do", async () => {
-  const host = await PluginHost.create();
-  await host.load(`${EXAMPLES}shout/plugin.toml`);
-  await assert.rejects(
-    host.load(`${EXAMPLES}shout/plugin.toml`),
-    remedy("duplicate_plugin", 'unload it first (host.unload("shout"))'),
-  );
-  await assert.rejects(host.unload("shuot"), remedy("unknown_plugin", 'loaded: "shout"'));
-  await host.close();
-  await assert.rejects(
-    host.load(`${EXAMPLES}shout/plugin.toml`),
-    remedy("closed", "create a new one with PluginHost.create"),
-  );
-  await assert.rejects(
-    host.loadDir(`${EXAMPLES}nowhere`),
-    remedy("closed", "create a new one"),
-  );
+  await withTempDir(async (dir) => {
+    const file = await writePlugin(dir, {
+      name: "shout",
+      fixture: "identity",
+      hooks: [{ name: "the_content", kind: "filter" }],
+      limits: "timeout_ms = 1000",
+    });
+    const host = await PluginHost.create();
+    await host.load(file);
+    await assert.rejects(
+      host.load(file),
+      remedy("duplicate_plugin", 'unload it first (host.unload("shout"))'),
+    );
+    await assert.rejects(host.unload("shuot"), remedy("unknown_plugin", 'loaded: "shout"'));
+    await host.close();
+    await assert.rejects(
+      host.load(file),
+      remedy("closed", "create a new one with PluginHost.create"),
+    );
+    await assert.rejects(host.loadDir(dir), remedy("closed", "create a new one"));
+  });
   await using open = await PluginHost.create();
   await assert.rejects(
     open.loadDir(`${EXAMPLES}nowhere`),
@@ -287,6 +292,7 @@ Deno.test("remedy: a failing state store or event sink names the option to fix",
       fixture: "caps",
       capabilities: ["log", "clock", "state", "emit", "fuel"],
       hooks: [{ name: "counter_get", kind: "filter" }, { name: "emit_ok", kind: "action" }],
+      limits: "timeout_ms = 1000",
     });
     const reported: HookError[] = [];
     await using host = await PluginHost.create({
