@@ -7,7 +7,11 @@
  *   its own isolated worker, and registers its hooks on the bus.
  * - {@linkcode HookBus} runs host handlers and plugin handlers in one
  *   priority order: actions, filters and verdict-returning guards.
- * - Every failure is a {@linkcode HookError} with a closed `code`.
+ * - Every run-time failure (loading, calling, a hook used under a name the
+ *   host did not declare or as another kind) is a {@linkcode HookError} with
+ *   a closed `code`; bad arguments are `TypeError` or `RangeError`. The
+ *   README's "Errors" section lists which is which.
+ * - `docs/abi.md`, shipped with the package, specifies the plugin ABI.
  *
  * @example Embedding the host
  * ```ts ignore

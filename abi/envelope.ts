@@ -1,5 +1,5 @@
 /**
- * The JSON envelopes of CONTRACT §4: what the host sends to
+ * The JSON envelopes (docs/abi.md#envelopes): what the host sends to
  * `gn_handle_hook`, and how it reads the guest's answer.
  *
  * @module
@@ -8,7 +8,7 @@
 import { HookError } from "./errors.ts";
 
 /**
- * The kinds of hook (CONTRACT §4).
+ * The kinds of hook (docs/abi.md#envelopes).
  *
  * @example Listing the kinds
  * ```ts
@@ -23,7 +23,7 @@ export const HOOK_KINDS: readonly ["action", "filter", "guard"] = ["action", "fi
 export type HookKind = typeof HOOK_KINDS[number];
 
 /**
- * What a failure of one binding does (CONTRACT §6): `warn` reports it and
+ * What a failure of one binding does (docs/abi.md#the-manifest): `warn` reports it and
  * carries on, `block` stops the chain, `ignore` carries on silently.
  *
  * @example Listing the policies
@@ -41,7 +41,7 @@ export type FailPolicy = typeof FAIL_POLICIES[number];
 /** The decisions a guard can take. */
 export type Decision = "continue" | "block" | "ask" | "modify";
 
-/** What a guard answers (CONTRACT §4, guard extension). */
+/** What a guard answers (docs/abi.md#guard, an extension). */
 export interface Verdict {
   /** What to do. */
   decision: Decision;
@@ -60,7 +60,9 @@ function json(value: unknown, what: string): string {
   } catch (cause) {
     throw new HookError(
       "bad_payload",
-      `Cannot encode the ${what}: not JSON-serialisable (${(cause as Error).message})`,
+      `Cannot encode the ${what}: not JSON-serialisable (${
+        (cause as Error).message
+      }); pass plain JSON values (no BigInt, no cycles)`,
       { cause },
     );
   }
@@ -94,19 +96,31 @@ export function encodeEnvelope(kind: HookKind, value: unknown, args: readonly un
   return '{"kind":"' + kind + '","value":' + json(value ?? null, "value") + ',"args":' + a + "}";
 }
 
+/** What a plugin must answer, by envelope kind: said by every `bad_response` of a body. */
+const ANSWER: Readonly<Record<string, string>> = {
+  filter: '{"value": <json>}',
+  guard: '{"decision": "continue" | "block" | "ask" | "modify", "reason"?, "question"?, "value"?}',
+};
+
 function parseBody(text: string, what: string): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (cause) {
-    throw new HookError("bad_response", `Cannot read the ${what} answer: body is not JSON`, {
-      cause,
-    });
+    throw new HookError(
+      "bad_response",
+      `Cannot read the ${what} answer: body is not JSON; the plugin must answer ${
+        ANSWER[what] ?? "a JSON object"
+      } or no body (docs/abi.md#envelopes)`,
+      { cause },
+    );
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
     throw new HookError(
       "bad_response",
-      `Cannot read the ${what} answer: body is not a JSON object`,
+      `Cannot read the ${what} answer: body is not a JSON object; the plugin must answer ${
+        ANSWER[what] ?? "a JSON object"
+      } or no body (docs/abi.md#envelopes)`,
     );
   }
   return parsed as Record<string, unknown>;
@@ -165,7 +179,7 @@ export function decodeGuardAnswer(body: string | null): Verdict {
       "bad_response",
       `Cannot read the guard answer: "decision" must be continue, block, ask or modify (got ${
         JSON.stringify(d) ?? "nothing"
-      })`,
+      }); the plugin must answer ${ANSWER.guard} or no body (docs/abi.md#envelopes)`,
     );
   }
   const v: Verdict = { decision: d as Decision };
@@ -174,7 +188,7 @@ export function decodeGuardAnswer(body: string | null): Verdict {
       if (typeof o[key] !== "string") {
         throw new HookError(
           "bad_response",
-          `Cannot read the guard answer: "${key}" is not a string`,
+          `Cannot read the guard answer: "${key}" is not a string; the plugin must answer ${ANSWER.guard} (docs/abi.md#envelopes)`,
         );
       }
       v[key] = o[key] as string;

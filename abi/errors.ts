@@ -9,18 +9,18 @@
  * Every code a {@linkcode HookError} can carry. Closed: callers switch on it,
  * never on message text.
  *
- * Guest-reported (CONTRACT §3): `guest_error`, `out_of_memory`, `bad_payload`,
- * `unknown_hook`, `trapped`. Host-side (CONTRACT §3): the rest of the first
+ * Guest-reported (docs/abi.md#statuses): `guest_error`, `out_of_memory`, `bad_payload`,
+ * `unknown_hook`, `trapped`. Host-side (docs/abi.md#errors-the-host-reports): the rest of the first
  * block. Extensions of this host are in the second block.
  */
 export const HOOK_ERROR_CODES = [
-  // CONTRACT §3: on the wire
+  // docs/abi.md#statuses: on the wire
   "guest_error",
   "out_of_memory",
   "bad_payload",
   "unknown_hook",
   "trapped",
-  // CONTRACT §3: host-side
+  // docs/abi.md#errors-the-host-reports: host-side
   "payload_too_large",
   "response_too_large",
   "bad_response",
@@ -39,6 +39,10 @@ export const HOOK_ERROR_CODES = [
   "hook_not_declared",
   // extensions of this host
   "invalid_hook_name",
+  // a hook used as another kind than it is declared or registered as: calling
+  // a filter hook with doAction, adding an action handler to a guard hook, a
+  // manifest binding a declared hook with another kind
+  "hook_kind_mismatch",
   "handler_failed",
   "action_failed",
   "unknown_plugin",

@@ -1,5 +1,5 @@
 /**
- * Hook names (CONTRACT §4): 1..256 bytes matching
+ * Hook names (docs/abi.md#hook-names): 1..256 bytes matching
  * `^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$`.
  *
  * @module

@@ -1,5 +1,5 @@
 /**
- * The host imports of CONTRACT §5 and the capability tokens that grant them.
+ * The host imports (docs/abi.md#host-imports) and the capability tokens that grant them.
  * Pure data: the worker builds its import object from this table, and the
  * load-time check refuses any import it does not cover.
  *
@@ -9,7 +9,7 @@
 import type { FuncType, ValType } from "./_wasm_reader.ts";
 
 /**
- * Every capability token a manifest can declare (CONTRACT §5), in table order.
+ * Every capability token a manifest can declare (docs/abi.md#host-imports), in table order.
  *
  * @example Checking a token
  * ```ts
@@ -41,7 +41,7 @@ export interface HostImportSpec {
 
 const sig = (params: ValType[], results: ValType[] = []): FuncType => ({ params, results });
 
-/** The host import table, CONTRACT §5. */
+/** The host import table, docs/abi.md#host-imports. */
 export const HOST_IMPORTS: readonly HostImportSpec[] = [
   { name: "gn_panic", type: sig(["i32", "i32"]), token: null },
   { name: "gn_error_set", type: sig(["i32", "i32"]), token: null },
@@ -57,7 +57,7 @@ export const HOST_IMPORTS: readonly HostImportSpec[] = [
 /** The module every host import lives in. */
 export const HOST_IMPORT_MODULE = "env";
 
-/** The exports a plugin must have (CONTRACT §1), with their exact signatures. */
+/** The exports a plugin must have (docs/abi.md#exports), with their exact signatures. */
 export const REQUIRED_EXPORTS: readonly { name: string; type: FuncType | "memory" }[] = [
   { name: "memory", type: "memory" },
   { name: "gn_alloc", type: sig(["i32"], ["i32"]) },
@@ -65,7 +65,7 @@ export const REQUIRED_EXPORTS: readonly { name: string; type: FuncType | "memory
   { name: "gn_handle_hook", type: sig(["i32", "i32", "i32", "i32"], ["i64"]) },
 ];
 
-/** The optional ABI version export (CONTRACT §1, extension). */
+/** The optional ABI version export (docs/abi.md#versioning, an extension). */
 export const ABI_VERSION_EXPORT: { name: string; type: FuncType } = {
   name: "gn_abi_version",
   type: sig([], ["i32"]),

@@ -1,6 +1,7 @@
 /**
- * Load-time checks of a module against the gn ABI (CONTRACT §1, §5), done on
- * the bytes before anything is instantiated.
+ * Load-time checks of a module against the gn ABI (docs/abi.md#exports,
+ * docs/abi.md#host-imports), done on the bytes before anything is
+ * instantiated.
  *
  * @module
  */
@@ -75,7 +76,8 @@ export function checkModule(bytes: Uint8Array, options: CheckModuleOptions): Mod
       if (e?.kind !== "memory") {
         throw new HookError(
           "missing_export",
-          `Cannot load plugin "${plugin}": it does not export its memory as "memory"`,
+          `Cannot load plugin "${plugin}": it does not export its memory as "memory"; export it ` +
+            `(in WAT: (memory (export "memory") 1)), see docs/abi.md#exports`,
           { plugin },
         );
       }
@@ -84,7 +86,9 @@ export function checkModule(bytes: Uint8Array, options: CheckModuleOptions): Mod
     if (e === undefined || e.kind !== "func") {
       throw new HookError(
         "missing_export",
-        `Cannot load plugin "${plugin}": missing export "${req.name}" ${formatFuncType(req.type)}`,
+        `Cannot load plugin "${plugin}": missing export "${req.name}" ${
+          formatFuncType(req.type)
+        }; export a function of exactly that signature, see docs/abi.md#exports`,
         { plugin },
       );
     }
@@ -93,7 +97,9 @@ export function checkModule(bytes: Uint8Array, options: CheckModuleOptions): Mod
         "missing_export",
         `Cannot load plugin "${plugin}": export "${req.name}" has signature ${
           formatFuncType(e.type!)
-        }, expected ${formatFuncType(req.type)}`,
+        }, expected ${
+          formatFuncType(req.type)
+        }; change it to the expected one, see docs/abi.md#exports`,
         { plugin },
       );
     }
@@ -106,7 +112,7 @@ export function checkModule(bytes: Uint8Array, options: CheckModuleOptions): Mod
         "abi_version",
         `Cannot load plugin "${plugin}": export "gn_abi_version" must be ${
           formatFuncType(ABI_VERSION_EXPORT.type)
-        }`,
+        }; fix its signature or remove it (absent means version 1), see docs/abi.md#versioning`,
         { plugin },
       );
     }
@@ -120,7 +126,9 @@ export function checkModule(bytes: Uint8Array, options: CheckModuleOptions): Mod
     if (imp.module !== HOST_IMPORT_MODULE) {
       throw new HookError(
         "capability_denied",
-        `Cannot load plugin "${plugin}": import ${where} is from module "${imp.module}"; only "env" host functions can be imported`,
+        `Cannot load plugin "${plugin}": import ${where} is from module "${imp.module}"; only "env" ` +
+          `host functions can be imported: build without WASI or another runtime's imports ` +
+          `(e.g. Rust's wasm32-unknown-unknown target), see docs/abi.md#host-imports`,
         { plugin },
       );
     }
@@ -128,7 +136,9 @@ export function checkModule(bytes: Uint8Array, options: CheckModuleOptions): Mod
     if (imp.kind !== "func" || spec === undefined) {
       throw new HookError(
         "capability_denied",
-        `Cannot load plugin "${plugin}": import ${where} (${imp.kind}) is not a gn host function`,
+        `Cannot load plugin "${plugin}": import ${where} (${imp.kind}) is not a gn host function; ${
+          unknownImportHint(imp.name)
+        }`,
         { plugin },
       );
     }
@@ -137,14 +147,18 @@ export function checkModule(bytes: Uint8Array, options: CheckModuleOptions): Mod
         "capability_denied",
         `Cannot load plugin "${plugin}": import ${where} has signature ${
           formatFuncType(imp.type)
-        }, expected ${formatFuncType(spec.type)}`,
+        }, expected ${
+          formatFuncType(spec.type)
+        }; declare the import with exactly that signature, see docs/abi.md#host-imports`,
         { plugin },
       );
     }
     if (spec.token !== null && !granted.has(spec.token)) {
       throw new HookError(
         "capability_denied",
-        `Cannot load plugin "${plugin}": import ${where} needs capability "${spec.token}", which is not granted`,
+        `Cannot load plugin "${plugin}": import ${where} needs capability "${spec.token}", which ` +
+          `is not granted: declare it in plugin.toml (capabilities = ["${spec.token}"]; the ` +
+          `host must also allow it in its \`grants\`), or remove the import`,
         { plugin },
       );
     }
@@ -164,10 +178,26 @@ export function assertAbiVersion(version: number, plugin: string): void {
   if (version !== 1) {
     throw new HookError(
       "abi_version",
-      `Cannot load plugin "${plugin}": it speaks gn ABI version ${version}; this host speaks 1`,
+      `Cannot load plugin "${plugin}": it speaks gn ABI version ${version}; this host speaks 1: ` +
+        "build the plugin for gn ABI 1, or load it into a host that speaks its version",
       { plugin },
     );
   }
+}
+
+/** What to do about an "env" import that is no host function. */
+function unknownImportHint(name: string): string {
+  const available = HOST_IMPORTS.map((s) => s.name).join(", ");
+  if (name === "abort") {
+    return "AssemblyScript imports env.abort by default: add `--use abort=` to asc to drop it, " +
+      "or `--use abort=assembly/index/myAbort` naming your own function that calls gn_panic";
+  }
+  if (name === "seed" || name === "trace") {
+    return `AssemblyScript imports env.${name} for ${
+      name === "seed" ? "Math.random" : "trace()"
+    }: do not use it in a plugin, or \`--use ${name}=<file>/<yourFunction>\` to replace it`;
+  }
+  return `remove it; the host functions are ${available} (see docs/abi.md#host-imports)`;
 }
 
 /** The constant of a body that is exactly `i32.const N; end` with no locals. */

@@ -1,5 +1,5 @@
 /**
- * The packed i64 return of `gn_handle_hook` (CONTRACT §2): high 32 bits a
+ * The packed i64 return of `gn_handle_hook` (docs/abi.md#packed-return): high 32 bits a
  * pointer (u32), low 32 bits a length read as a signed i32.
  *
  * @module

@@ -1,5 +1,5 @@
 /**
- * The status table (CONTRACT §3), shared by hook returns and host imports.
+ * The status table (docs/abi.md#statuses), shared by hook returns and host imports.
  *
  * @module
  */

@@ -432,7 +432,7 @@ class WorkerTransport implements Transport {
         reject(
           new HookError(
             "timeout",
-            `Cannot start plugin "${this.#plugin}": instantiating it and running its start function took longer than ${startMs} ms`,
+            `Cannot start plugin "${this.#plugin}": instantiating it and running its start function took longer than ${startMs} ms; raise \`timeout_ms\` under \`[limits]\` in plugin.toml (the host clamps it to its limits.timeoutMs ceiling), or do less in the start function`,
             { plugin: this.#plugin },
           ),
         );

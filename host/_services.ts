@@ -141,10 +141,15 @@ export class StateServer {
         : Status.guest_error;
       if (status === Status.guest_error) {
         this.#onError(
-          new HookError("handler_failed", `State store failed for plugin "${this.#plugin}"`, {
-            plugin: this.#plugin,
-            cause,
-          }),
+          new HookError(
+            "handler_failed",
+            `State store failed for plugin "${this.#plugin}": the plugin got status -1 (see the ` +
+              "cause); fix the StateStore given as the state option of PluginHost.create",
+            {
+              plugin: this.#plugin,
+              cause,
+            },
+          ),
         );
       }
     }

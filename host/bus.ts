@@ -33,6 +33,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { HookError } from "../abi/errors.ts";
 import { HOOK_NAME_PATTERN, isHookName, MAX_HOOK_NAME_BYTES } from "../abi/hook_name.ts";
+import { closest } from "./_suggest.ts";
 
 // Re-exported because this module's public types reference them (so that
 // `deno doc --lint host/bus.ts` sees a complete surface).
@@ -220,6 +221,20 @@ export const NOOP_METRICS: MetricsSink = Object.freeze({
  * await bus.doAction("save");
  * assert.equal(errors[0].code, "handler_failed");
  * ```
+ *
+ * @example Declaring the hooks: a typo is an error, not a silent no-op
+ * ```ts
+ * import { HookBus } from "./bus.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const bus = new HookBus({ hooks: { title_case: "filter", on_save: "action" } });
+ * await assert.rejects(bus.applyFilters("titel_case", "x"), (e: any) => {
+ *   assert.equal(e.code, "hook_not_declared");
+ *   assert.match(e.message, /did you mean "title_case"/);
+ *   return true;
+ * });
+ * await assert.rejects(bus.doAction("title_case"), { code: "hook_kind_mismatch" });
+ * ```
  */
 export interface HookBusOptions {
   /**
@@ -236,6 +251,16 @@ export interface HookBusOptions {
    * @default {NOOP_METRICS}
    */
   metrics?: MetricsSink;
+  /**
+   * The hooks this bus knows, with their kind. When given, every other name
+   * is refused, by registration and dispatch alike, with `hook_not_declared`
+   * naming the closest declared name; and each declared name keeps its kind
+   * even while it has no handlers (`hook_kind_mismatch` otherwise).
+   * `PluginHost` passes its own `hooks` option here.
+   *
+   * @default {undefined (any valid name, its kind set by its first handler)}
+   */
+  hooks?: Readonly<Record<string, HookKind>>;
 }
 
 /**
@@ -335,8 +360,10 @@ interface Binding {
 
 interface HookState {
   readonly name: string;
-  /** The kind of the current handlers; `undefined` when there are none. */
+  /** The kind of the current handlers, or the declared kind; `undefined` when neither. */
   kind: HookKind | undefined;
+  /** Declared in `HookBusOptions.hooks`: its kind never resets. */
+  readonly declared: boolean;
   /** Sorted by (priority, seq). Replaced, never mutated. */
   chain: readonly Binding[];
   /** Dispatches started. */
@@ -369,6 +396,57 @@ function invalidName(action: string, name: unknown): HookError {
     "invalid_hook_name",
     `Cannot ${action} ${quote(name)}: a hook name must be 1 to ${MAX_HOOK_NAME_BYTES} bytes ` +
       `matching ${HOOK_NAME_PATTERN.source}`,
+  );
+}
+
+/** The bus methods of each kind, for messages that say what to call instead. */
+const METHODS: Readonly<Record<HookKind, { add: string; call: string }>> = {
+  action: { add: "addAction", call: "doAction(name, ...args)" },
+  filter: { add: "addFilter", call: "applyFilters(name, value, ...args)" },
+  guard: { add: "addGuard", call: "checkGuards(name, subject, ...args)" },
+};
+
+function kindMismatch(
+  action: string,
+  state: HookState,
+  kind: HookKind,
+  adding: boolean,
+): HookError {
+  const has = state.kind!;
+  const why = state.declared ? "declared by the host" : `it has ${has} handlers`;
+  const fix = adding
+    ? `register it with ${
+      METHODS[has].add
+    } instead, or use another hook name for ${kind} handlers ` +
+      "(a hook name has one kind)"
+    : `call ${METHODS[has].call.replace("name", quote(state.name))} instead`;
+  return new HookError(
+    "hook_kind_mismatch",
+    `Cannot ${action} ${quote(state.name)}: it is a ${has} hook (${why}), not ${
+      kind === "action" ? "an" : "a"
+    } ${kind} hook: ${fix}`,
+    { hook: state.name },
+  );
+}
+
+function notDeclared(
+  action: string,
+  name: string,
+  declared: ReadonlyMap<string, HookKind>,
+): HookError {
+  const near = closest(name, declared.keys());
+  const names = [...declared.keys()];
+  const known = near !== undefined
+    ? `did you mean ${quote(near)} (${declared.get(near)})?`
+    : names.length === 0
+    ? "it declares none."
+    : `declared: ${names.slice(0, 8).map(quote).join(", ")}${names.length > 8 ? ", …" : ""}.`;
+  return new HookError(
+    "hook_not_declared",
+    `Cannot ${action} ${quote(name)}: the host does not declare this hook; ${known} ` +
+      `Use a declared name, or add ${quote(name)} to the \`hooks\` option of ` +
+      "PluginHost.create (or new HookBus)",
+    { hook: name },
   );
 }
 
@@ -483,6 +561,8 @@ export class HookBus {
   readonly #metrics: MetricsSink;
   /** `false` for {@linkcode NOOP_METRICS}: then no clock reads, no metric calls. */
   readonly #metered: boolean;
+  /** `HookBusOptions.hooks`; `undefined` when any valid name is accepted. */
+  readonly #declared: ReadonlyMap<string, HookKind> | undefined;
   #metricsReported = false;
   #seq = 0;
   #pendingAsync = 0;
@@ -491,12 +571,14 @@ export class HookBus {
   /**
    * Makes an empty bus.
    *
-   * @param options The error sink and the metrics sink.
-   * @throws {TypeError} If `onError` is given and not a function, or `metrics`
-   * lacks `increment` or `observe`.
+   * @param options The error sink, the metrics sink and the declared hooks.
+   * @throws {TypeError} If `onError` is given and not a function, `metrics`
+   * lacks `increment` or `observe`, `hooks` is not an object or declares a
+   * kind other than `"action"`, `"filter"` or `"guard"`.
+   * @throws {HookError} `invalid_hook_name` if `hooks` declares an invalid name.
    */
   constructor(options: HookBusOptions = {}) {
-    const { onError, metrics } = options;
+    const { onError, metrics, hooks } = options;
     if (onError !== undefined && typeof onError !== "function") {
       throw new TypeError("Cannot create hook bus: onError must be a function");
     }
@@ -508,9 +590,29 @@ export class HookBus {
         "Cannot create hook bus: metrics must have increment and observe methods",
       );
     }
+    if (hooks !== undefined && (typeof hooks !== "object" || hooks === null)) {
+      throw new TypeError("Cannot create hook bus: hooks must be an object of name: kind");
+    }
     this.#onError = onError ?? defaultOnError;
     this.#metrics = metrics ?? NOOP_METRICS;
     this.#metered = this.#metrics !== NOOP_METRICS;
+    if (hooks === undefined) {
+      this.#declared = undefined;
+      return;
+    }
+    const declared = new Map<string, HookKind>();
+    for (const [name, kind] of Object.entries(hooks)) {
+      if (!isHookName(name)) throw invalidName("declare hook", name);
+      if (kind !== "action" && kind !== "filter" && kind !== "guard") {
+        throw new TypeError(
+          `Cannot declare hook ${quote(name)}: its kind must be "action", "filter" or "guard", ` +
+            `got ${typeof kind === "string" ? quote(kind) : typeof kind}`,
+        );
+      }
+      declared.set(name, kind);
+      this.#hooks.set(name, this.#newState(name, kind));
+    }
+    this.#declared = declared;
   }
 
   // -- registration ---------------------------------------------------------
@@ -519,13 +621,16 @@ export class HookBus {
    * Adds an action handler; it runs, and is awaited, on every
    * {@linkcode HookBus.prototype.doAction} of `name`.
    *
-   * @param name The hook name (CONTRACT §4).
+   * @param name The hook name (docs/abi.md#hook-names).
    * @param fn The handler.
    * @param opts Priority, failure policy, plugin label.
    * @returns An idempotent function that removes this handler.
-   * @throws {HookError} `invalid_hook_name` for a bad name.
-   * @throws {TypeError} If `fn` is not a function, an option has the wrong
-   * type, or the hook already has filter or guard handlers.
+   * @throws {HookError} `invalid_hook_name` for a bad name;
+   * `hook_not_declared` when the bus has declared hooks and this is not one
+   * (naming the closest declared name); `hook_kind_mismatch` when the hook is
+   * declared as, or already has handlers of, another kind.
+   * @throws {TypeError} If `fn` is not a function or an option has the wrong
+   * type.
    * @throws {RangeError} If `priority` is not finite or `fail` is unknown.
    *
    * @example Ordering action handlers
@@ -552,13 +657,16 @@ export class HookBus {
    * unless its policy is `"ignore"`, and never reject `doAction`. Wait for
    * every started async action with {@linkcode HookBus.prototype.idle}.
    *
-   * @param name The hook name (CONTRACT §4).
+   * @param name The hook name (docs/abi.md#hook-names).
    * @param fn The handler.
    * @param opts Priority, failure policy, plugin label.
    * @returns An idempotent function that removes this handler.
-   * @throws {HookError} `invalid_hook_name` for a bad name.
-   * @throws {TypeError} If `fn` is not a function, an option has the wrong
-   * type, or the hook already has filter or guard handlers.
+   * @throws {HookError} `invalid_hook_name` for a bad name;
+   * `hook_not_declared` when the bus has declared hooks and this is not one
+   * (naming the closest declared name); `hook_kind_mismatch` when the hook is
+   * declared as, or already has handlers of, another kind.
+   * @throws {TypeError} If `fn` is not a function or an option has the wrong
+   * type.
    * @throws {RangeError} If `priority` is not finite or `fail` is unknown.
    *
    * @example Fire and forget
@@ -590,13 +698,16 @@ export class HookBus {
    * the previous handler returned.
    *
    * @typeParam T The filtered value's type; `any` unless given.
-   * @param name The hook name (CONTRACT §4).
+   * @param name The hook name (docs/abi.md#hook-names).
    * @param fn The handler.
    * @param opts Priority, failure policy, plugin label.
    * @returns An idempotent function that removes this handler.
-   * @throws {HookError} `invalid_hook_name` for a bad name.
-   * @throws {TypeError} If `fn` is not a function, an option has the wrong
-   * type, or the hook already has action or guard handlers.
+   * @throws {HookError} `invalid_hook_name` for a bad name;
+   * `hook_not_declared` when the bus has declared hooks and this is not one
+   * (naming the closest declared name); `hook_kind_mismatch` when the hook is
+   * declared as, or already has handlers of, another kind.
+   * @throws {TypeError} If `fn` is not a function or an option has the wrong
+   * type.
    * @throws {RangeError} If `priority` is not finite or `fail` is unknown.
    *
    * @example Threading a value
@@ -619,13 +730,16 @@ export class HookBus {
    * Adds a guard; it runs on every {@linkcode HookBus.prototype.checkGuards}
    * of `name` that an earlier guard did not end.
    *
-   * @param name The hook name (CONTRACT §4).
+   * @param name The hook name (docs/abi.md#hook-names).
    * @param fn The guard.
    * @param opts Priority, failure policy, plugin label.
    * @returns An idempotent function that removes this guard.
-   * @throws {HookError} `invalid_hook_name` for a bad name.
-   * @throws {TypeError} If `fn` is not a function, an option has the wrong
-   * type, or the hook already has action or filter handlers.
+   * @throws {HookError} `invalid_hook_name` for a bad name;
+   * `hook_not_declared` when the bus has declared hooks and this is not one
+   * (naming the closest declared name); `hook_kind_mismatch` when the hook is
+   * declared as, or already has handlers of, another kind.
+   * @throws {TypeError} If `fn` is not a function or an option has the wrong
+   * type.
    * @throws {RangeError} If `priority` is not finite or `fail` is unknown.
    *
    * @example Modifying the subject
@@ -659,12 +773,9 @@ export class HookBus {
       throw new TypeError(`Cannot ${action} ${quote(name)}: the handler must be a function`);
     }
     checkOptions(action, name, opts);
-    const state = this.#stateOf(name);
+    const state = this.#stateOf(name, action);
     if (state.kind !== undefined && state.kind !== kind) {
-      throw new TypeError(
-        `Cannot ${action} ${quote(name)}: the hook already has ${state.kind} handlers, ` +
-          `and a hook name has one kind (${state.kind} or ${kind}, not both)`,
-      );
+      throw kindMismatch(action, state, kind, true);
     }
     const plugin = opts?.plugin;
     const binding: Binding = {
@@ -687,24 +798,31 @@ export class HookBus {
       if (i < 0) return;
       if (state.chain.length === 1) {
         state.chain = EMPTY;
-        state.kind = undefined;
+        if (!state.declared) state.kind = undefined;
       } else {
         state.chain = state.chain.toSpliced(i, 1);
       }
     };
   }
 
-  #stateOf(name: string): HookState {
+  #newState(name: string, declared: HookKind | undefined): HookState {
+    return {
+      name,
+      kind: declared,
+      declared: declared !== undefined,
+      chain: EMPTY,
+      fired: 0,
+      inFlight: 0,
+      labels: Object.freeze({ hook: name }),
+    };
+  }
+
+  /** The state of a valid name, made on first use; refuses undeclared names. */
+  #stateOf(name: string, action: string): HookState {
     let state = this.#hooks.get(name);
     if (state === undefined) {
-      state = {
-        name,
-        kind: undefined,
-        chain: EMPTY,
-        fired: 0,
-        inFlight: 0,
-        labels: Object.freeze({ hook: name }),
-      };
+      if (this.#declared !== undefined) throw notDeclared(action, name, this.#declared);
+      state = this.#newState(name, undefined);
       this.#hooks.set(name, state);
     }
     return state;
@@ -716,9 +834,9 @@ export class HookBus {
     if (state === undefined) {
       // Only valid names ever get a state, so a known name needs no regex.
       if (!isHookName(name)) throw invalidName(action, name);
-      state = this.#stateOf(name);
+      state = this.#stateOf(name, action);
     } else if (state.kind !== undefined && state.kind !== kind) {
-      throw new TypeError(`Cannot ${action} ${quote(name)}: it is a ${state.kind} hook`);
+      throw kindMismatch(action, state, kind, false);
     }
     state.fired++;
     if (this.#metered) this.#increment("hook.dispatch", state.labels);
@@ -739,7 +857,9 @@ export class HookBus {
    * @throws {HookError} (rejects) `invalid_hook_name` for a bad name; or
    * `action_failed` if any `"block"` binding failed, with every such failure,
    * in dispatch order, in `errors`.
-   * @throws {TypeError} (rejects) If `name` is a filter or guard hook.
+   * @throws {HookError} (rejects) `hook_not_declared` when the bus has
+   * declared hooks and `name` is not one (naming the closest declared name);
+   * `hook_kind_mismatch` if `name` is a filter or guard hook (naming the method to call).
    *
    * @example Collecting every blocking failure
    * ```ts
@@ -781,7 +901,9 @@ export class HookBus {
    * when a `"block"` binding fails, its failure (`handler_failed` for a host
    * handler, the plugin's own code otherwise) with `value` set to the last
    * accepted value and the original failure as `cause`.
-   * @throws {TypeError} (rejects) If `name` is an action or guard hook.
+   * @throws {HookError} (rejects) `hook_not_declared` when the bus has
+   * declared hooks and `name` is not one (naming the closest declared name);
+   * `hook_kind_mismatch` if `name` is an action or guard hook (naming the method to call).
    *
    * @example A blocked chain keeps the last accepted value
    * ```ts
@@ -825,7 +947,9 @@ export class HookBus {
    * @returns A promise of the verdict.
    * @throws {HookError} (rejects) `invalid_hook_name` for a bad name; or the
    * failure of a `"block"` guard, with `value` set to the subject it saw.
-   * @throws {TypeError} (rejects) If `name` is an action or filter hook.
+   * @throws {HookError} (rejects) `hook_not_declared` when the bus has
+   * declared hooks and `name` is not one (naming the closest declared name);
+   * `hook_kind_mismatch` if `name` is an action or filter hook (naming the method to call).
    *
    * @example Asking the user
    * ```ts
@@ -1087,7 +1211,9 @@ export class HookBus {
     this.#report(
       new HookError(
         "handler_failed",
-        `Cannot record metrics: the metrics sink threw (reported once): ${messageOf(e)}`,
+        `Cannot record metrics: the metrics sink threw (reported once): ${
+          messageOf(e)
+        }; fix the metrics option (its increment and observe must not throw)`,
         { cause: e },
       ),
     );
@@ -1153,7 +1279,8 @@ export class HookBus {
   }
 
   /**
-   * The kind of `name`'s handlers, or `undefined` when it has none.
+   * The kind of `name`'s handlers, or its declared kind (see
+   * {@linkcode HookBusOptions.hooks}); `undefined` when it has neither.
    *
    * @param name A hook name.
    * @returns `"action"`, `"filter"`, `"guard"` or `undefined`.
@@ -1166,7 +1293,7 @@ export class HookBus {
    * const bus = new HookBus();
    * bus.addAsyncAction("saved", () => {});
    * assert.equal(bus.kindOf("saved"), "action");
-   * assert.throws(() => bus.addFilter("saved", (v) => v), TypeError);
+   * assert.throws(() => bus.addFilter("saved", (v) => v), { code: "hook_kind_mismatch" });
    * assert.equal(bus.kindOf("nothing"), undefined);
    * ```
    */

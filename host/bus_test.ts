@@ -220,17 +220,25 @@ Deno.test("HookBus: a hook name has one kind", async () => {
   assert.throws(
     () => bus.addFilter("save", (v) => v),
     (e: unknown) =>
-      e instanceof TypeError && e.message.includes('"save"') &&
-      e.message.includes("action") && e.message.includes("filter"),
+      e instanceof HookError && e.code === "hook_kind_mismatch" && e.hook === "save" &&
+      e.message.includes('"save"') && e.message.includes("it has action handlers") &&
+      e.message.includes("register it with addAction instead"),
   );
   assert.throws(
     () => bus.addGuard("save", () => undefined),
     (e: unknown) =>
-      e instanceof TypeError && e.message.includes("action") && e.message.includes("guard"),
+      e instanceof HookError && e.code === "hook_kind_mismatch" &&
+      e.message.includes("action") && e.message.includes("guard"),
   );
-  // Dispatching with the wrong kind is refused too, and not counted.
-  await assert.rejects(bus.applyFilters("save", 1), TypeError);
-  await assert.rejects(bus.checkGuards("save", 1), TypeError);
+  // Dispatching with the wrong kind is refused too, naming the method to call, and not counted.
+  await assert.rejects(bus.applyFilters("save", 1), (e: unknown) => {
+    assert.ok(e instanceof HookError);
+    assert.equal(e.code, "hook_kind_mismatch");
+    assert.equal(e.hook, "save");
+    assert.ok(e.message.includes('call doAction("save", ...args) instead'), e.message);
+    return true;
+  });
+  await assert.rejects(bus.checkGuards("save", 1), { code: "hook_kind_mismatch" });
   assert.equal(bus.firedCount("save"), 0);
 
   offA();
@@ -240,7 +248,87 @@ Deno.test("HookBus: a hook name has one kind", async () => {
   bus.addFilter("save", (v) => v + 1);
   assert.equal(bus.kindOf("save"), "filter");
   assert.equal(await bus.applyFilters("save", 1), 2);
+  await assert.rejects(bus.doAction("save"), (e: unknown) => {
+    assert.ok(e instanceof HookError);
+    assert.equal(e.code, "hook_kind_mismatch");
+    assert.ok(e.message.includes('call applyFilters("save", value, ...args) instead'), e.message);
+    return true;
+  });
   assert.equal(bus.kindOf("never"), undefined);
+});
+
+Deno.test("HookBus: declared hooks refuse every other name, naming the closest", async () => {
+  const bus = new HookBus({
+    hooks: { title_case: "filter", on_event: "action", "mail.send": "guard" },
+  });
+  const notDeclared = (near: string | undefined) => (e: unknown): boolean => {
+    assert.ok(e instanceof HookError, `expected a HookError, got ${e}`);
+    assert.equal(e.code, "hook_not_declared");
+    if (near !== undefined) assert.ok(e.message.includes(`did you mean "${near}"`), e.message);
+    assert.ok(e.message.includes("`hooks` option of PluginHost.create"), e.message);
+    return true;
+  };
+  // Dispatch: a typo no longer resolves silently.
+  await assert.rejects(bus.applyFilters("titel_case", "x"), notDeclared("title_case"));
+  await assert.rejects(bus.doAction("on_evnt", 1), notDeclared("on_event"));
+  await assert.rejects(bus.checkGuards("mail.sned", "a"), notDeclared("mail.send"));
+  // Registration: host handlers too.
+  assert.throws(() => bus.addFilter("title", (v) => v), notDeclared("title_case"));
+  assert.throws(() => bus.addAsyncAction("on_evt", () => {}), notDeclared("on_event"));
+  // Far from every declared name: the declared names are listed instead.
+  await assert.rejects(bus.applyFilters("zzz", 1), (e: unknown) => {
+    assert.ok(notDeclared(undefined)(e));
+    assert.ok((e as Error).message.includes('declared: "title_case", "on_event", "mail.send".'));
+    return true;
+  });
+  // An invalid name is still invalid_hook_name, not hook_not_declared.
+  await assert.rejects(bus.applyFilters("Bad", 1), { code: "invalid_hook_name" });
+  // Nothing was created or counted for the refused names.
+  for (const name of ["titel_case", "on_evnt", "title", "zzz"]) {
+    assert.equal(bus.firedCount(name), 0);
+    assert.equal(bus.kindOf(name), undefined);
+  }
+  assert.deepEqual(bus.running(), []);
+
+  // A declared hook keeps its kind without handlers, and after its last one goes.
+  assert.equal(bus.kindOf("title_case"), "filter");
+  assert.equal(await bus.applyFilters("title_case", "same"), "same");
+  await bus.doAction("on_event", 1);
+  assert.deepEqual(await bus.checkGuards("mail.send", "a"), { decision: "continue" });
+  await assert.rejects(bus.doAction("title_case"), (e: unknown) => {
+    assert.ok(e instanceof HookError);
+    assert.equal(e.code, "hook_kind_mismatch");
+    assert.ok(e.message.includes("declared by the host"), e.message);
+    assert.ok(e.message.includes('call applyFilters("title_case", value, ...args)'), e.message);
+    return true;
+  });
+  const off = bus.addFilter("title_case", (v: string) => v.toUpperCase());
+  assert.equal(await bus.applyFilters("title_case", "a"), "A");
+  off();
+  assert.equal(bus.kindOf("title_case"), "filter");
+  assert.throws(() => bus.addAction("title_case", () => {}), (e: unknown) => {
+    assert.ok(e instanceof HookError);
+    assert.equal(e.code, "hook_kind_mismatch");
+    assert.ok(e.message.includes("register it with addFilter instead"), e.message);
+    return true;
+  });
+  await assert.rejects(bus.applyFilters("on_event", 1), { code: "hook_kind_mismatch" });
+  await assert.rejects(bus.doAction("mail.send", 1), { code: "hook_kind_mismatch" });
+
+  // An empty declaration accepts no name at all.
+  await assert.rejects(new HookBus({ hooks: {} }).doAction("x"), (e: unknown) => {
+    assert.ok(notDeclared(undefined)(e));
+    assert.ok((e as Error).message.includes("it declares none."));
+    return true;
+  });
+});
+
+Deno.test("HookBus: bad declarations are programming errors, refused at construction", () => {
+  assert.throws(() => new HookBus({ hooks: 1 as never }), TypeError);
+  assert.throws(() => new HookBus({ hooks: { t: "filtre" as never } }), TypeError);
+  assert.throws(() => new HookBus({ hooks: { "Bad Name": "filter" } }), {
+    code: "invalid_hook_name",
+  });
 });
 
 // ---------------------------------------------------------------------------
@@ -1050,7 +1138,12 @@ Deno.test("HookBus: a throwing metrics sink never breaks a dispatch and is repor
     await bus.doAction("a");
   }
   assert.equal(errors.length, 1);
+  assert.equal(errors[0].code, "handler_failed");
   assert.match(errors[0].message, /metrics/);
+  assert.match(
+    errors[0].message,
+    /fix the metrics option \(its increment and observe must not throw\)/,
+  );
   assert.equal((errors[0].cause as Error).message, "statsd down");
 });
 

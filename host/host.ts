@@ -51,7 +51,11 @@ export interface PluginHostOptions {
   grants?: readonly Capability[] | Readonly<Record<string, readonly Capability[]>>;
   /**
    * The hooks the host declares, with their kind. When given, a plugin
-   * binding any other hook is refused at load (`hook_not_declared`).
+   * binding any other hook is refused at load (`hook_not_declared`), and so
+   * is every host registration or dispatch of any other name on
+   * {@linkcode PluginHost.bus} (`hook_not_declared`, naming the closest
+   * declared name); using a declared hook as another kind is
+   * `hook_kind_mismatch`.
    */
   hooks?: Readonly<Record<string, HookKind>>;
   /** Largest payload of one call, in bytes. @default {1048576} */
@@ -182,7 +186,11 @@ export class PluginHost {
 
   private constructor(options: PluginHostOptions) {
     this.#options = options;
-    this.bus = new HookBus({ onError: options.onError, metrics: options.metrics });
+    this.bus = new HookBus({
+      onError: options.onError,
+      metrics: options.metrics,
+      hooks: options.hooks,
+    });
     this.#declared = options.hooks === undefined
       ? undefined
       : new Map(Object.entries(options.hooks));
@@ -209,10 +217,15 @@ export class PluginHost {
           onEvent?.(event);
         } catch (cause) {
           this.#report(
-            new HookError("handler_failed", `The event sink failed on "${event.name}"`, {
-              plugin: event.plugin,
-              cause,
-            }),
+            new HookError(
+              "handler_failed",
+              `The event sink failed on "${event.name}": fix the onEvent option of ` +
+                "PluginHost.create (it must not throw); the event was dropped",
+              {
+                plugin: event.plugin,
+                cause,
+              },
+            ),
           );
         }
       },
@@ -228,8 +241,11 @@ export class PluginHost {
    *
    * @param options Limits, grants, hook declarations and sinks.
    * @returns The host.
-   * @throws {TypeError} For an option of the wrong type.
+   * @throws {TypeError} For an option of the wrong type (a hook declared with
+   * a kind other than action, filter or guard included).
    * @throws {RangeError} For a cap or count out of range.
+   * @throws {HookError} `invalid_hook_name` for a declared hook with an
+   * invalid name.
    *
    * @example
    * ```ts ignore
@@ -277,10 +293,10 @@ export class PluginHost {
     }
     try {
       clampLimits({}, options.limits);
+      return Promise.resolve(new PluginHost(options));
     } catch (e) {
       return Promise.reject(e);
     }
-    return Promise.resolve(new PluginHost(options));
   }
 
   #grantsFor(name: string): readonly Capability[] {
@@ -291,7 +307,12 @@ export class PluginHost {
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new HookError("closed", "The plugin host is closed");
+    if (this.#closed) {
+      throw new HookError(
+        "closed",
+        "The plugin host is closed: create a new one with PluginHost.create to load plugins again",
+      );
+    }
   }
 
   /**
@@ -315,12 +336,14 @@ export class PluginHost {
     if (this.#plugins.has(name) || this.#loading.has(name)) {
       throw new HookError(
         "duplicate_plugin",
-        `Cannot load plugin "${name}" from "${file}": a plugin of that name is already loaded`,
+        `Cannot load plugin "${name}" from "${file}": a plugin of that name is already loaded; ` +
+          `unload it first (host.unload("${name}")), or give this one another \`name\``,
         { plugin: name },
       );
     }
     const allowed = this.#grantsFor(name);
     checkGrants(manifest, file, { granted: allowed, declaredHooks: this.#declared });
+    this.#checkKinds(manifest.hooks, name, file);
     const limits = clampLimits(manifest.limits, this.#options.limits);
     this.#loading.add(name);
     try {
@@ -351,9 +374,13 @@ export class PluginHost {
       this.#trimCache();
       if (this.#closed) {
         await plugin.close();
-        throw new HookError("closed", `Cannot load plugin "${name}": the host closed meanwhile`, {
-          plugin: name,
-        });
+        throw new HookError(
+          "closed",
+          `Cannot load plugin "${name}": the host closed meanwhile; load into a new host`,
+          {
+            plugin: name,
+          },
+        );
       }
       if (this.#options.prewarm ?? true) await plugin.prewarm();
       const info: PluginInfo = Object.freeze({
@@ -366,11 +393,14 @@ export class PluginHost {
         hooks: manifest.hooks,
         isolation: plugin.isolation,
       });
-      this.#plugins.set(name, {
-        info,
-        plugin,
-        unsubscribe: this.#register(plugin, manifest.hooks),
-      });
+      let unsubscribe: (() => void)[];
+      try {
+        unsubscribe = this.#register(plugin, manifest.hooks, name, file);
+      } catch (e) {
+        await plugin.close();
+        throw e;
+      }
+      this.#plugins.set(name, { info, plugin, unsubscribe });
       return info;
     } finally {
       this.#loading.delete(name);
@@ -383,31 +413,74 @@ export class PluginHost {
     }
   }
 
-  #register(plugin: Plugin, hooks: readonly HookBinding[]): (() => void)[] {
-    return hooks.map((h) => {
-      const opts = { priority: h.priority, fail: h.fail, plugin: plugin.name };
-      switch (h.kind) {
-        case "filter":
-          return this.bus.addFilter(
-            h.name,
-            (value: unknown, ...args: unknown[]) => plugin.run("filter", h.name, value, args),
-            opts,
-          );
-        case "action":
-          return this.bus.addAction(
-            h.name,
-            (...args: unknown[]) => plugin.run("action", h.name, undefined, args),
-            opts,
-          );
-        default:
-          return this.bus.addGuard(
-            h.name,
-            (subject: unknown, ...args: unknown[]) =>
-              plugin.run("guard", h.name, subject, args) as Verdict | Promise<Verdict>,
-            opts,
-          );
-      }
+  /**
+   * Refuses a binding whose kind differs from what the bus already has for
+   * that hook (handlers of another kind, host or plugin): registering it
+   * later would fail after the plugin started.
+   */
+  #checkKinds(hooks: readonly HookBinding[], name: string, file: string): void {
+    hooks.forEach((h, i) => {
+      const kind = this.bus.kindOf(h.name);
+      if (kind === undefined || kind === h.kind) return;
+      throw new HookError(
+        "hook_kind_mismatch",
+        `Cannot load plugin "${name}" from "${file}": key "hooks[${i}].kind": hook "${h.name}" ` +
+          `is ${kind === "action" ? "an" : "a"} ${kind} hook on this host (it has ${kind} ` +
+          `handlers), not ${h.kind === "action" ? "an" : "a"} ${h.kind} hook: bind it with ` +
+          `kind = "${kind}", or use another hook name`,
+        { plugin: name, hook: h.name },
+      );
     });
+  }
+
+  /** Registers every binding, or none: a refusal undoes the ones before it. */
+  #register(
+    plugin: Plugin,
+    hooks: readonly HookBinding[],
+    name: string,
+    file: string,
+  ): (() => void)[] {
+    const done: (() => void)[] = [];
+    try {
+      for (const h of hooks) done.push(this.#bind(plugin, h));
+    } catch (e) {
+      for (const off of done) off();
+      if (e instanceof HookError && e.code === "hook_kind_mismatch") {
+        // Another load or a host handler took the name meanwhile.
+        throw new HookError(
+          e.code,
+          `Cannot load plugin "${name}" from "${file}": ${e.message}`,
+          { plugin: name, hook: e.hook, cause: e },
+        );
+      }
+      throw e;
+    }
+    return done;
+  }
+
+  #bind(plugin: Plugin, h: HookBinding): () => void {
+    const opts = { priority: h.priority, fail: h.fail, plugin: plugin.name };
+    switch (h.kind) {
+      case "filter":
+        return this.bus.addFilter(
+          h.name,
+          (value: unknown, ...args: unknown[]) => plugin.run("filter", h.name, value, args),
+          opts,
+        );
+      case "action":
+        return this.bus.addAction(
+          h.name,
+          (...args: unknown[]) => plugin.run("action", h.name, undefined, args),
+          opts,
+        );
+      default:
+        return this.bus.addGuard(
+          h.name,
+          (subject: unknown, ...args: unknown[]) =>
+            plugin.run("guard", h.name, subject, args) as Verdict | Promise<Verdict>,
+          opts,
+        );
+    }
   }
 
   #report(error: HookError): void {
@@ -446,9 +519,14 @@ export class PluginHost {
         }
       }
     } catch (cause) {
-      throw new HookError("invalid_manifest", `Cannot read plugin folder "${base}": ${cause}`, {
-        cause,
-      });
+      throw new HookError(
+        "invalid_manifest",
+        `Cannot read plugin folder "${base}": ${cause}; pass a readable folder holding one ` +
+          "folder per plugin (each with its plugin.toml), and grant read permission on it",
+        {
+          cause,
+        },
+      );
     }
     manifests.sort();
     const result: LoadDirResult = { loaded: [], failed: [] };
@@ -478,9 +556,16 @@ export class PluginHost {
   async unload(name: string): Promise<void> {
     const p = this.#plugins.get(name);
     if (p === undefined) {
-      throw new HookError("unknown_plugin", `Cannot unload plugin "${name}": it is not loaded`, {
-        plugin: name,
-      });
+      const names = [...this.#plugins.keys()].map((n) => `"${n}"`).join(", ");
+      throw new HookError(
+        "unknown_plugin",
+        `Cannot unload plugin "${name}": it is not loaded; ${
+          names === "" ? "no plugin is loaded" : `loaded: ${names}`
+        }`,
+        {
+          plugin: name,
+        },
+      );
     }
     this.#plugins.delete(name);
     for (const off of p.unsubscribe) off();

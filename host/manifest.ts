@@ -1,5 +1,5 @@
 /**
- * The plugin manifest (`plugin.toml`, CONTRACT §6): parsing, validation,
+ * The plugin manifest (`plugin.toml`, docs/abi.md#the-manifest): parsing, validation,
  * verified loading of the module it names, resource limits and grants.
  *
  * - {@linkcode parseManifest} turns TOML text into a typed {@linkcode Manifest}.
@@ -31,6 +31,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { HookError, type HookErrorCode } from "../abi/errors.ts";
 import { FAIL_POLICIES, type FailPolicy, HOOK_KINDS, type HookKind } from "../abi/envelope.ts";
 import { CAPABILITIES, type Capability } from "../abi/imports.ts";
+import { closest } from "./_suggest.ts";
 
 // ---------------------------------------------------------------------------
 // Vocabulary
@@ -69,7 +70,7 @@ export type LimitRequest = Partial<PluginLimits>;
 
 /** One `[[hooks]]` entry of a manifest, with its defaults filled in. */
 export interface HookBinding {
-  /** The hook name (CONTRACT §4). */
+  /** The hook name (docs/abi.md#hook-names). */
   readonly name: string;
   /** Action, filter or guard. */
   readonly kind: HookKind;
@@ -88,7 +89,7 @@ export interface HookBinding {
 }
 
 /**
- * A validated `plugin.toml` (CONTRACT §6). Defaults are filled in:
+ * A validated `plugin.toml` (docs/abi.md#the-manifest). Defaults are filled in:
  * `capabilities` is `[]` when absent and `limits` is `{}` when the `[limits]`
  * table is absent (the host fills the rest with {@linkcode clampLimits}).
  */
@@ -245,6 +246,15 @@ const HOOK_NAME_RE = /^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*$/;
 const NAME_REASON = 'not a plugin name (a lowercase letter, then 1..63 of "a-z", "0-9", "-")';
 const HOOK_NAME_REASON = 'not a hook name (like "the_content" or "post.saved", at most 256 bytes)';
 const DIGEST_REASON = 'not a BLAKE3 digest ("blake3:" then 64 lowercase hex digits)';
+
+/**
+ * How to get a module's digest into its manifest: said by every refusal of
+ * the `digest` key. `tools/pin.ts` is in the project's repository (not in the
+ * published package); `b3sum` is the BLAKE3 reference tool.
+ */
+const PIN_HINT = "pin it with `deno run --allow-read --allow-write tools/pin.ts " +
+  "path/to/plugin.toml` (gn plugin host repository), or take the hex `b3sum --no-names <module>` " +
+  "prints";
 
 /** A string with one reason for every way it can be wrong. */
 function text(reason: string, maxLength: number): z.ZodString {
@@ -571,10 +581,11 @@ function describeIssue(issue: z.core.$ZodIssue, table: unknown): Problem[] {
   }
   const value = valueAt(table, path);
   const key = path.length === 0 ? "(root)" : formatPath(path);
+  const hint = key === "digest" ? `: ${PIN_HINT}` : "";
   if (value === undefined && (issue.code === "invalid_type" || issue.code === "invalid_value")) {
-    return [{ key, reason: "required key is missing" }];
+    return [{ key, reason: `required key is missing${hint}` }];
   }
-  return [{ key, reason: `${issue.message} (${show(value)})` }];
+  return [{ key, reason: `${issue.message} (${show(value)})${hint}` }];
 }
 
 /** Keeps the first problem of each key: one reason per key is enough. */
@@ -808,7 +819,8 @@ export async function readManifest(
       "digest_mismatch",
       `Digest mismatch for module ${quote(moduleFile)} (from ${
         quote(file)
-      }): key "digest": expected ${manifest.digest}, actual ${actual}`,
+      }): key "digest": expected ${manifest.digest}, actual ${actual}; not the module the ` +
+        `manifest pins: if you rebuilt it on purpose, ${PIN_HINT}`,
       { plugin },
     );
   }
@@ -959,8 +971,8 @@ function checkLimit(value: number, key: keyof PluginLimits, what: string): numbe
  * @throws {TypeError} When `granted` holds an unknown capability token.
  * @throws {HookError} With the code of the first problem:
  * `capability_denied` (names the plugin, the tokens and the file),
- * `hook_not_declared` (names the hook) or `invalid_manifest` for a kind
- * mismatch (names `hooks[i].kind`). The message lists every problem and
+ * `hook_not_declared` (names the hook and the closest declared one) or
+ * `hook_kind_mismatch` (names `hooks[i].kind`). The message lists every problem and
  * `errors` holds one {@linkcode HookError} per problem when there are several.
  *
  * @example Refusing an ungranted capability
@@ -1008,7 +1020,8 @@ export function checkGrants(
       code: "capability_denied",
       problem: {
         key: `capabilities[${i}]`,
-        reason: `capability ${quote(token)} is not granted by the host`,
+        reason: `capability ${quote(token)} is not granted by the host: the host must allow it ` +
+          `(\`grants\` in PluginHost.create), or remove it from \`capabilities\` in the manifest`,
       },
     });
   });
@@ -1017,24 +1030,27 @@ export function checkGrants(
   if (declared !== undefined) {
     manifest.hooks.forEach((hook, i) => {
       const kind = declared.get(hook.name);
+      const hint = kind === undefined ? closest(hook.name, declared.keys()) : undefined;
       if (kind === undefined) {
         found.push({
           code: "hook_not_declared",
           hook: hook.name,
           problem: {
             key: `hooks[${i}].name`,
-            reason: `hook ${quote(hook.name)} is not declared by the host`,
+            reason: `hook ${quote(hook.name)} is not declared by the host${
+              hint === undefined ? "" : ` (did you mean ${quote(hint)}?)`
+            }: bind a declared hook, or the host must declare it (\`hooks\` in PluginHost.create)`,
           },
         });
       } else if (kind !== hook.kind) {
         found.push({
-          code: "invalid_manifest",
+          code: "hook_kind_mismatch",
           hook: hook.name,
           problem: {
             key: `hooks[${i}].kind`,
             reason: `hook ${quote(hook.name)} is declared as ${quote(kind)} by the host, not ${
               quote(hook.kind)
-            }`,
+            }: set kind = ${quote(kind)}`,
           },
         });
       }

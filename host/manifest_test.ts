@@ -284,6 +284,23 @@ Deno.test("parseManifest() refuses a missing required key", () => {
   assertRefusal(parseError(toml({}, "")), "invalid_manifest", FILE, "hooks", "missing");
 });
 
+Deno.test("parseManifest() names the pin tool when the digest is missing or malformed", () => {
+  const PIN = "`deno run --allow-read --allow-write tools/pin.ts path/to/plugin.toml`";
+  for (const digest of [undefined, '"sha256:abc"', "7"]) {
+    const error = assertRefusal(
+      parseError(toml({ digest })),
+      "invalid_manifest",
+      FILE,
+      "digest",
+      PIN,
+      "b3sum --no-names <module>",
+    );
+    assert.equal(error.message.split("\n").length, 1, error.message);
+  }
+  // Other keys do not get the hint.
+  assert.ok(!(parseError(toml({ module: undefined })) as Error).message.includes("pin"));
+});
+
 Deno.test("parseManifest() refuses a bad plugin name", () => {
   for (const name of ["a", "Demo", "1demo", "-demo", "de_mo", "de mo", "d".repeat(65), ""]) {
     assertRefusal(
@@ -636,6 +653,8 @@ Deno.test("readManifest() refuses a module digest mismatch, naming both digests"
       `expected ${ZERO_DIGEST}`,
       `actual ${actual}`,
       join(dir, "demo", "demo.wasm"),
+      "if you rebuilt it on purpose, pin it with `deno run --allow-read --allow-write " +
+        "tools/pin.ts path/to/plugin.toml`",
     );
     assert.equal(error.plugin, "demo");
   });
@@ -902,6 +921,9 @@ Deno.test("checkGrants() refuses ungranted capabilities, naming each", () => {
     'capability "log" is not granted',
   );
   assert.ok(error.message.includes('key "capabilities[2]": capability "state"'));
+  // The remedy: the host allows it in `grants`, or the manifest stops asking.
+  assert.ok(error.message.includes("the host must allow it (`grants` in PluginHost.create)"));
+  assert.ok(error.message.includes("or remove it from `capabilities` in the manifest"));
   assert.equal(error.plugin, "demo");
   assert.equal(error.errors?.length, 2);
   assertRefusal(grantsError({}), "capability_denied", FILE, "capabilities[0]");
@@ -910,12 +932,15 @@ Deno.test("checkGrants() refuses ungranted capabilities, naming each", () => {
 Deno.test("checkGrants() refuses an undeclared hook", () => {
   const declaredHooks = new Map(DECLARED);
   declaredHooks.delete("undeclared");
+  declaredHooks.set("undeclared.x", "action");
   const error = assertRefusal(
     grantsError({ granted: ["log", "clock", "state"], declaredHooks }),
     "hook_not_declared",
     FILE,
     "hooks[2].name",
     'hook "undeclared" is not declared',
+    '(did you mean "undeclared.x"?)',
+    "the host must declare it (`hooks` in PluginHost.create)",
   );
   assert.equal(error.hook, "undeclared");
   assert.equal(error.plugin, "demo");
@@ -926,10 +951,10 @@ Deno.test("checkGrants() refuses a hook bound with another kind", () => {
   declaredHooks.set("the_content", "guard");
   const error = assertRefusal(
     grantsError({ granted: ["log", "clock", "state"], declaredHooks }),
-    "invalid_manifest",
+    "hook_kind_mismatch",
     FILE,
     "hooks[0].kind",
-    'declared as "guard" by the host, not "filter"',
+    'declared as "guard" by the host, not "filter": set kind = "guard"',
   );
   assert.equal(error.hook, "the_content");
 });
@@ -950,7 +975,7 @@ Deno.test("checkGrants() reports every problem, not just the first", () => {
   assert.deepEqual(error.errors?.map((e) => e.code), [
     "capability_denied",
     "capability_denied",
-    "invalid_manifest",
+    "hook_kind_mismatch",
     "hook_not_declared",
   ]);
   assert.equal(error.message.split("\n").length, 4);

@@ -33,7 +33,8 @@ import {
 const RAISED_BY: ReadonlyMap<unknown, string> = new Map([
   [
     "maxMemoryPages",
-    `"memory_pages" in the manifest's [limits], up to the host's limits.memoryPages`,
+    "raising `memory_pages` under `[limits]` in plugin.toml (the host clamps it to its " +
+    "limits.memoryPages ceiling) or declaring a smaller initial memory",
   ],
   [
     "maxTableElements",
@@ -43,13 +44,16 @@ const RAISED_BY: ReadonlyMap<unknown, string> = new Map([
 ]);
 
 /** For a `memory_limit` refusal of the meter: what raises the ceiling it hit. */
-function raiseHint(e: HookError): string {
+function raiseHint(e: HookError, pages: number): string {
   const detail = e.cause as { limit?: unknown } | undefined;
   const by = RAISED_BY.get(detail?.limit);
-  return e.code === "memory_limit" && by !== undefined ? `; raised by ${by}` : "";
+  if (e.code !== "memory_limit" || by === undefined) return "";
+  return detail?.limit === "maxMemoryPages"
+    ? `; raise \`memory_pages\` under \`[limits]\` in plugin.toml (now ${pages}; the host clamps it to its limits.memoryPages ceiling) or declare a smaller initial memory`
+    : `; raised by ${by}`;
 }
 
-/** Default payload and response caps: 1 MiB each (CONTRACT §4). */
+/** Default payload and response caps: 1 MiB each (docs/abi.md#limits). */
 export const DEFAULT_CAP_BYTES: number = 1 << 20;
 
 /** Limits and options of one plugin. */
@@ -288,7 +292,7 @@ export class Plugin implements PluginHandle {
         if (!(cause instanceof HookError)) throw cause;
         throw new HookError(
           cause.code,
-          `Cannot load plugin "${plugin}": ${cause.message}${raiseHint(cause)}`,
+          `Cannot load plugin "${plugin}": ${cause.message}${raiseHint(cause, pages)}`,
           { plugin, cause },
         );
       }
@@ -301,7 +305,7 @@ export class Plugin implements PluginHandle {
               "timeout",
               `Cannot load plugin "${plugin}": compiling it took longer than ${
                 options.timeoutMs ?? 1000
-              } ms`,
+              } ms; raise \`timeout_ms\` under \`[limits]\` in plugin.toml (the host clamps it to its limits.timeoutMs ceiling), or make the module smaller`,
               { plugin },
             ),
         );
@@ -469,7 +473,7 @@ export class Plugin implements PluginHandle {
       if (this.#quarantine !== undefined) {
         throw new HookError(
           "quarantined",
-          `Cannot call hook "${hook}": plugin "${this.name}" is quarantined after repeated failures; re-enable it to retry`,
+          `Cannot call hook "${hook}": plugin "${this.name}" is quarantined after repeated failures (see this error's cause); fix the cause, then re-enable it with host.plugin("${this.name}").reenable() to retry`,
           { plugin: this.name, hook, cause: this.#quarantine },
         );
       }
@@ -478,7 +482,7 @@ export class Plugin implements PluginHandle {
       if (size > this.#maxPayload) {
         throw new HookError(
           "payload_too_large",
-          `Cannot call hook "${hook}": payload of ${size} bytes is over the cap of ${this.#maxPayload}`,
+          `Cannot call hook "${hook}": payload of ${size} bytes is over the cap of ${this.#maxPayload}; send less, or raise the host's maxPayloadBytes (PluginHost.create)`,
           { plugin: this.name, hook },
         );
       }
@@ -670,7 +674,7 @@ export class Plugin implements PluginHandle {
           s.transport.terminate(
             new HookError(
               "timeout",
-              `Hook "${s.hook}" of plugin "${this.name}" took longer than ${this.#timeoutMs} ms; its worker was replaced`,
+              `Hook "${s.hook}" of plugin "${this.name}" took longer than ${this.#timeoutMs} ms; its worker was replaced. Raise \`timeout_ms\` under \`[limits]\` in plugin.toml (the host clamps it to its limits.timeoutMs ceiling), or make the hook faster`,
               { plugin: this.name, hook: s.hook },
             ),
           );
@@ -703,7 +707,7 @@ export class Plugin implements PluginHandle {
       this.#quarantine = error;
       const q = new HookError(
         "quarantined",
-        `Plugin "${this.name}" is quarantined: ${this.#failures.length} failures within ${window} ms (last: ${error.message})`,
+        `Plugin "${this.name}" is quarantined: ${this.#failures.length} failures within ${window} ms (last: ${error.message}); calls fail fast until host.plugin("${this.name}").reenable()`,
         { plugin: this.name, cause: error },
       );
       this.#options.onQuarantine?.(q);

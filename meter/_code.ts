@@ -109,7 +109,8 @@ export function unsupported(
 ): HookError {
   return new HookError(
     "unsupported_feature",
-    `Cannot meter module: ${feature} is not supported: ${what} in ${where} at byte ${offset}`,
+    `Cannot meter module: ${feature} is not supported: ${what} in ${where} at byte ${offset}; ` +
+      `build the module without ${feature} (docs/abi.md#limits lists what is accepted)`,
   );
 }
 

@@ -1,4 +1,4 @@
-// Every row of CONTRACT §2 and §3 through a real permission-less worker.
+// Every row of docs/abi.md#packed-return and docs/abi.md#statuses through a real permission-less worker.
 import assert from "node:assert/strict";
 import { HookError } from "../abi/errors.ts";
 import { loadFixture, withFixture } from "./_helpers.ts";

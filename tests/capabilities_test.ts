@@ -1,4 +1,4 @@
-// The capability host functions: log, clock, state, emit, fuel (CONTRACT §5).
+// The capability host functions: log, clock, state, emit, fuel (docs/abi.md#host-imports).
 import assert from "node:assert/strict";
 import type { HookError } from "../abi/errors.ts";
 import type { Capability } from "../abi/imports.ts";

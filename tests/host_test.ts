@@ -66,6 +66,81 @@ Deno.test("binding an undeclared hook refuses the load", async () => {
   });
 });
 
+Deno.test("declared hooks: call-time typos and kind mismatches are typed HookErrors", async () => {
+  await using host = await PluginHost.create({
+    hooks: { the_content: "filter", on_event: "action" },
+    onError: () => {},
+  });
+  host.bus.addFilter("the_content", (v: string) => v.toUpperCase());
+  assert.equal(await host.bus.applyFilters("the_content", "hi"), "HI");
+  await assert.rejects(host.bus.applyFilters("the_contnet", "hi"), (e: unknown) => {
+    assert.ok(e instanceof HookError);
+    assert.equal(e.code, "hook_not_declared");
+    assert.equal(e.hook, "the_contnet");
+    assert.match(e.message, /did you mean "the_content" \(filter\)\?/);
+    return true;
+  });
+  await assert.rejects(host.bus.doAction("on_evnet", 1), (e: unknown) => {
+    assert.ok(e instanceof HookError);
+    assert.equal(e.code, "hook_not_declared");
+    assert.match(e.message, /did you mean "on_event"/);
+    return true;
+  });
+  await assert.rejects(host.bus.checkGuards("on_event", 1), { code: "hook_kind_mismatch" });
+  await assert.rejects(host.bus.doAction("the_content", "hi"), (e: unknown) => {
+    assert.ok(e instanceof HookError);
+    assert.equal(e.code, "hook_kind_mismatch");
+    assert.match(e.message, /call applyFilters\("the_content", value, \.\.\.args\) instead/);
+    return true;
+  });
+  assert.throws(() => host.bus.addAction("the_content", () => {}), {
+    code: "hook_kind_mismatch",
+  });
+  assert.throws(() => host.bus.addFilter("the_contents", (v) => v), {
+    code: "hook_not_declared",
+  });
+  await assert.rejects(PluginHost.create({ hooks: { "Not A Hook": "filter" } }), {
+    code: "invalid_hook_name",
+  });
+});
+
+Deno.test("a binding of another kind than the hook already has refuses the load, leaving nothing behind", async () => {
+  await withTempDir(async (dir) => {
+    // Generous time limits: these plugins start on a machine other tests keep busy.
+    const limits = "timeout_ms = 1000";
+    const file = await writePlugin(dir, {
+      name: "as-action",
+      fixture: "identity",
+      hooks: [{ name: "audit.count", kind: "filter" }, { name: "the_content", kind: "action" }],
+      limits,
+    });
+    const first = await writePlugin(dir, {
+      name: "as-filter",
+      fixture: "identity",
+      hooks: [{ name: "the_content", kind: "filter" }],
+      limits,
+    });
+    await using host = await PluginHost.create({ onError: () => {} });
+    // A plugin already has filter handlers on the_content.
+    await host.load(first);
+    await assert.rejects(host.load(file), (e: unknown) => {
+      assert.ok(e instanceof HookError, `expected a HookError, got ${e}`);
+      assert.equal(e.code, "hook_kind_mismatch");
+      assert.equal(e.plugin, "as-action");
+      assert.equal(e.hook, "the_content");
+      assert.match(e.message, /key "hooks\[1\]\.kind"/);
+      assert.match(e.message, /bind it with kind = "filter", or use another hook name/);
+      return true;
+    });
+    // So does a host handler of another kind.
+    host.bus.addAction("audit.count", () => {});
+    await assert.rejects(host.load(file), { code: "hook_kind_mismatch", hook: "audit.count" });
+    assert.deepEqual(host.plugins().map((p) => p.name), ["as-filter"]);
+    assert.deepEqual(host.bus.priorities("the_content"), [10]);
+    assert.deepEqual(host.bus.priorities("audit.count"), [10]);
+  });
+});
+
 Deno.test("loading the same name twice → duplicate_plugin; unloading an unknown → unknown_plugin", async () => {
   await using host = await PluginHost.create();
   await host.load(`${EXAMPLES}shout/plugin.toml`);

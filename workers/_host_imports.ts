@@ -1,5 +1,5 @@
 /**
- * The host functions of CONTRACT §5 as the worker serves them.
+ * The host functions (docs/abi.md#host-imports) as the worker serves them.
  *
  * - `gn_time_ms` (clock) and `gn_fuel_remaining` (fuel) need nothing from the
  *   host thread.

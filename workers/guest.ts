@@ -1,5 +1,5 @@
 /**
- * One plugin instance and the atomic call exchange of CONTRACT §1–§3. Runs
+ * One plugin instance and the atomic call exchange of docs/abi.md#one-call. Runs
  * inside the plugin's worker (and in-process for the benchmark floor); uses
  * no Deno APIs.
  *
@@ -258,7 +258,7 @@ export class Guest {
     if (payload.length > this.#options.maxPayloadBytes) {
       throw new HookError(
         "payload_too_large",
-        `Cannot call hook "${hook}": payload of ${payload.length} bytes is over the cap of ${this.#options.maxPayloadBytes}`,
+        `Cannot call hook "${hook}": payload of ${payload.length} bytes is over the cap of ${this.#options.maxPayloadBytes}; send less, or raise the host's maxPayloadBytes (PluginHost.create)`,
         { plugin, hook },
       );
     }
@@ -313,12 +313,15 @@ export class Guest {
       if (ptr !== 0) {
         throw new HookError(
           "bad_response",
-          `Hook "${hook}" answered a malformed result: pointer ${ptr} with status ${len}`,
+          `Hook "${hook}" answered a malformed result: pointer ${ptr} with status ${len}; a status is returned with pointer 0 (docs/abi.md#packed-return)`,
           { plugin, hook },
         );
       }
       const code = codeForStatus(len);
-      const detail = this.#errorMessage === undefined ? "" : `: ${this.#errorMessage}`;
+      const detail = (this.#errorMessage === undefined ? "" : `: ${this.#errorMessage}`) +
+        (code === "unknown_hook"
+          ? "; the plugin does not handle this hook: its gn_handle_hook must know every hook its plugin.toml binds"
+          : "");
       throw new HookError(code, `Hook "${hook}" failed with status ${len} (${code})${detail}`, {
         plugin,
         hook,
@@ -329,7 +332,7 @@ export class Guest {
       if (ptr !== 0) this.#free(ptr, len);
       throw new HookError(
         "response_too_large",
-        `Hook "${hook}" answered ${len} bytes, over the response cap of ${this.#options.maxResponseBytes}`,
+        `Hook "${hook}" answered ${len} bytes, over the response cap of ${this.#options.maxResponseBytes}; make the plugin answer less, or raise the host's maxResponseBytes (PluginHost.create)`,
         { plugin, hook },
       );
     }
@@ -339,7 +342,7 @@ export class Guest {
         "bad_response",
         `Hook "${hook}" answered a body at [${ptr}, ${
           ptr + len
-        }) outside its ${mem.length}-byte memory`,
+        }) outside its ${mem.length}-byte memory; return (pointer << 32) | length of a body inside memory (docs/abi.md#packed-return)`,
         { plugin, hook },
       );
     }
@@ -367,7 +370,7 @@ export class Guest {
     if (ptr === 0) {
       throw new HookError(
         "out_of_memory",
-        `Cannot call hook "${hook}": gn_alloc(${size}) for the ${what} returned 0`,
+        `Cannot call hook "${hook}": gn_alloc(${size}) for the ${what} returned 0 (out of memory); send less, or raise \`memory_pages\` under \`[limits]\` in plugin.toml (the host clamps it to its limits.memoryPages ceiling)`,
         { plugin, hook, status: -2 },
       );
     }
@@ -401,11 +404,18 @@ export class Guest {
     const where = hook === undefined ? "start-up" : `hook "${hook}"`;
     const left = this.#exports?.__gn_fuel_get?.();
     if (left !== undefined && left < 0n) {
-      return new HookError("fuel_exhausted", `Plugin ran out of fuel in ${where}`, {
-        plugin,
-        hook,
-        cause,
-      });
+      const budget = this.#options.fuel;
+      return new HookError(
+        "fuel_exhausted",
+        `Plugin ran out of fuel in ${where}: it used its whole budget of ${budget} units${
+          hook === undefined ? " for start-up" : " for this call"
+        }; raise \`fuel\` under \`[limits]\` in plugin.toml (the host clamps it to its ceiling, limits.fuel of PluginHost.create, 1000000000 unless set), or make the plugin do less per call`,
+        {
+          plugin,
+          hook,
+          cause,
+        },
+      );
     }
     if (cause instanceof GuestPanic) {
       return new HookError("trapped", `Plugin panicked in ${where}: ${cause.message}`, {
