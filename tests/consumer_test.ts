@@ -238,20 +238,23 @@ Deno.test("consumer: the published files, from a local JSR registry and from a p
       );
     });
 
-    await t.step("JSR import with --allow-import=127.0.0.1:1: Deno refuses the package itself", async () => {
-      // Without the registry's host in --allow-import, Deno refuses the package itself.
-      const app = `${tmp}/app-jsr`;
-      const r = await run(app, [
-        "run",
-        "--allow-read=deno.json,plugins",
-        "--allow-import=127.0.0.1:1",
-        "main.ts",
-      ], {
-        JSR_URL: jsrUrl,
-      });
-      assert.notEqual(r.code, 0);
-      assert.match(r.stderr, /Requires import access to "127\.0\.0\.1:\d+"/);
-    });
+    await t.step(
+      "JSR import with --allow-import=127.0.0.1:1: Deno refuses the package itself",
+      async () => {
+        // Without the registry's host in --allow-import, Deno refuses the package itself.
+        const app = `${tmp}/app-jsr`;
+        const r = await run(app, [
+          "run",
+          "--allow-read=deno.json,plugins",
+          "--allow-import=127.0.0.1:1",
+          "main.ts",
+        ], {
+          JSR_URL: jsrUrl,
+        });
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, /Requires import access to "127\.0\.0\.1:\d+"/);
+      },
+    );
 
     await t.step("path import of mod.ts from another folder, README run line", async () => {
       const pkg = `${tmp}/pkg`;
@@ -308,4 +311,120 @@ Deno.test("consumer: the published files, from a local JSR registry and from a p
     await lines.cancel().catch(() => {});
     await Deno.remove(tmp, { recursive: true });
   }
+});
+
+/**
+ * Runs `body` (after `import { PluginHost } from <mod.ts>`) as a script and reports whether the
+ * process ended by itself within `graceMs` of printing its last line, `END`.
+ */
+async function endsAlone(
+  body: string,
+  graceMs: number,
+  workerOptions = true,
+): Promise<{ ended: boolean; out: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "gn_lifetime_" });
+  try {
+    const script = `${dir}/main.ts`;
+    // Without worker-options: a config of the script's own that maps the dependencies only.
+    const ours = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`));
+    await Deno.writeTextFile(`${dir}/deno.json`, JSON.stringify({ imports: ours.imports }));
+    await Deno.writeTextFile(
+      script,
+      `import { PluginHost } from ${
+        JSON.stringify(`${ROOT}/mod.ts`)
+      };\n${body}\nconsole.log("END");\n`,
+    );
+    // The script lives outside the project: it says it runs with --unstable-worker-options.
+    const child = new Deno.Command(DENO, {
+      args: [
+        "run",
+        ...(workerOptions ? [`--config=${ROOT}/deno.json`, "--unstable-worker-options"] : []),
+        `--allow-read=${ROOT}`,
+        "--allow-import=127.0.0.1:1",
+        script,
+      ],
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let out = "";
+    while (!out.includes("END\n")) {
+      const { value, done } = await stdout.read();
+      if (done) break;
+      out += value;
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const ended = await Promise.race([
+      child.status.then(() => true),
+      new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), graceMs)),
+    ]);
+    clearTimeout(timer);
+    if (!ended) child.kill();
+    const status = await child.status;
+    out += decoder.decode(await new Response(child.stderr).arrayBuffer());
+    await stdout.cancel().catch(() => {});
+    assert.ok(out.includes("END\n"), out);
+    if (ended) assert.equal(status.code, 0, out);
+    return { ended, out };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const OPTIONS = `{ unstableWorkerOptions: true, hooks: { the_content: "filter" } }`;
+const SHOUT = JSON.stringify(`${ROOT}/examples/shout/plugin.toml`);
+
+Deno.test("lifetime: a host with no plugin loaded does not keep the process alive", async () => {
+  // create() alone: no worker is started (spares come with the first plugin).
+  const alone = await endsAlone(`await PluginHost.create(${OPTIONS});`, 10_000);
+  assert.ok(alone.ended, `create() alone kept the process alive\n${alone.out}`);
+  // Load, call, unload: the last unload releases the spare worker too.
+  const unloaded = await endsAlone(
+    `const host = await PluginHost.create(${OPTIONS});
+await host.load(${SHOUT});
+if (await host.bus.applyFilters("the_content", "hi") !== "HI") throw new Error("bad answer");
+await host.unload("shout");`,
+    10_000,
+  );
+  assert.ok(unloaded.ended, `unloading every plugin did not let the process end\n${unloaded.out}`);
+  // Only refusals: nothing is left running either.
+  const refused = await endsAlone(
+    `const host = await PluginHost.create(${OPTIONS});
+await host.load(${JSON.stringify(`${ROOT}/examples/broken/plugin.toml`)}).catch(() => {});`,
+    10_000,
+  );
+  assert.ok(refused.ended, refused.out);
+});
+
+Deno.test("lifetime: a loaded plugin keeps the process alive until unload or close (documented)", async () => {
+  // Deno gives a program no way to unref a web Worker: a loaded plugin's worker keeps the
+  // process running, as the README says. `await using` (or close()) ends it.
+  const kept = await endsAlone(
+    `const host = await PluginHost.create(${OPTIONS});
+await host.load(${SHOUT});
+await host.bus.applyFilters("the_content", "hi");`,
+    3_000,
+  );
+  assert.equal(
+    kept.ended,
+    false,
+    "a loaded plugin no longer keeps the process alive: update the README",
+  );
+  const closed = await endsAlone(
+    `await using host = await PluginHost.create(${OPTIONS});
+await host.load(${SHOUT});
+await host.bus.applyFilters("the_content", "hi");`,
+    10_000,
+  );
+  assert.ok(closed.ended, closed.out);
+});
+
+Deno.test("lifetime: create() without worker-options starts no worker (Deno would exit 70)", async () => {
+  const r = await endsAlone(
+    `await PluginHost.create({});\nawait new Promise((r) => setTimeout(r, 300));`,
+    10_000,
+    false,
+  );
+  assert.ok(r.ended, r.out);
 });

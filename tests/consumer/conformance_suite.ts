@@ -1,5 +1,5 @@
 // The consumer test's conformance run (copied into the app as conformance_test.ts): the suite
-// `./testing` export, against every plugin the app loads.
+// from the package's `./testing` export, against every example plugin the app loads.
 import { testConformance } from "@gn/plugin-host/testing";
 
 for (const name of ["audit", "exclaim", "shout"]) {
