@@ -238,6 +238,28 @@ Deno.test("consumer: the published files, from a local JSR registry and from a p
       );
     });
 
+    await t.step('JSR import, vendored ("vendor": true), README run line', async () => {
+      const app = `${tmp}/app-vendor`;
+      await makeApp(app, {
+        "@gn/plugin-host": "jsr:@gn/plugin-host@^0.1.0",
+        "@gn/plugin-host/testing": "jsr:@gn/plugin-host@^0.1.0/testing",
+      });
+      const config = JSON.parse(await Deno.readTextFile(`${app}/deno.json`));
+      await Deno.writeTextFile(`${app}/deno.json`, JSON.stringify({ ...config, vendor: true }));
+      const flags = ["--allow-read=deno.json,plugins", `--allow-import=${host}`];
+      const env = { JSR_URL: jsrUrl };
+      const probe = `${jsrUrl}@gn/plugin-host/0.1.0/abi/packed.ts`;
+      // The first run fills vendor/ (the worker's modules too); the second runs from it.
+      assertApp(await run(app, ["run", ...flags, "main.ts", probe], env), true);
+      let worker: string | undefined;
+      for await (const h of Deno.readDir(`${app}/vendor`)) {
+        const f = `${app}/vendor/${h.name}/@gn/plugin-host/0.1.0/workers/_isolation_probe.ts`;
+        if (await Deno.stat(f).then(() => true, () => false)) worker = f;
+      }
+      assert.ok(worker !== undefined, "the worker's modules are not in vendor/");
+      assertApp(await run(app, ["run", ...flags, "main.ts", probe], env), true);
+    });
+
     await t.step(
       "JSR import with --allow-import=127.0.0.1:1: Deno refuses the package itself",
       async () => {
