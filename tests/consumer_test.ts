@@ -108,15 +108,30 @@ interface Run {
   stderr: string;
 }
 
-async function run(cwd: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const out = await new Deno.Command(DENO, {
-    args,
-    cwd,
-    env: { NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+/** Runs Deno in `cwd`; a run that has not ended after `limitMs` is killed (an app must end). */
+async function run(
+  cwd: string,
+  args: string[],
+  env: Record<string, string> = {},
+  limitMs = 180_000,
+): Promise<Run> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), limitMs);
+  try {
+    const out = await new Deno.Command(DENO, {
+      args,
+      cwd,
+      env: { NO_COLOR: "1", ...env },
+      stdout: "piped",
+      stderr: "piped",
+      signal: abort.signal,
+    }).output();
+    const stderr = decoder.decode(out.stderr) +
+      (abort.signal.aborted ? `\n(killed: still running after ${limitMs} ms)` : "");
+    return { code: out.code, stdout: decoder.decode(out.stdout), stderr };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 interface AppResult {
