@@ -60,6 +60,19 @@ async function copy(from: string, to: string): Promise<void> {
   await Deno.copyFile(from, to);
 }
 
+/**
+ * A manifest with `timeout_ms = 1000` (the host's ceiling): the examples ask for 50–100 ms, which
+ * a start or a call can exceed on a busy CI machine running other tests meanwhile. The digest
+ * pins the module, not the manifest, so the copies stay valid.
+ */
+function roomy(toml: string): string {
+  const line = "timeout_ms = 1000";
+  if (/^timeout_ms\s*=.*$/m.test(toml)) return toml.replace(/^timeout_ms\s*=.*$/m, line);
+  if (/^\[limits\]$/m.test(toml)) return toml.replace(/^\[limits\]$/m, `[limits]\n${line}`);
+  const at = toml.indexOf("[[hooks]]");
+  return `${toml.slice(0, at)}[limits]\n${line}\n\n${toml.slice(at)}`;
+}
+
 /** Writes a plugin manifest beside a copy of `wasm`, pinned to its digest. */
 async function plugin(dir: string, name: string, wasm: string, rest: string): Promise<void> {
   await copy(wasm, `${dir}/${name}/${name}.wasm`);
@@ -87,18 +100,24 @@ async function makeApp(dir: string, imports: Record<string, string>): Promise<vo
     for await (const e of Deno.readDir(`${ROOT}/examples/${name}`)) {
       await copy(`${ROOT}/examples/${name}/${e.name}`, `${dir}/plugins/${name}/${e.name}`);
     }
+    await Deno.writeTextFile(
+      `${dir}/plugins/${name}/plugin.toml`,
+      roomy(await Deno.readTextFile(`${dir}/plugins/${name}/plugin.toml`)),
+    );
   }
   await plugin(
     `${dir}/plugins`,
     "gate",
     `${ROOT}/fixtures/identity.wasm`,
-    `\n[[hooks]]\nname = "gate.check"\nkind = "guard"\n`,
+    roomy(`\n[[hooks]]\nname = "gate.check"\nkind = "guard"\n`),
   );
   await plugin(
     `${dir}/plugins`,
     "nosy",
     `${ROOT}/examples/shout/shout.wasm`,
-    `capabilities = ["log"]\n\n[[hooks]]\nname = "the_content"\nkind = "filter"\npriority = 30\n`,
+    roomy(
+      `capabilities = ["log"]\n\n[[hooks]]\nname = "the_content"\nkind = "filter"\npriority = 30\n`,
+    ),
   );
 }
 
@@ -367,16 +386,22 @@ async function endsAlone(
     await Deno.writeTextFile(`${dir}/deno.json`, JSON.stringify({ imports: ours.imports }));
     await Deno.writeTextFile(
       script,
-      `import { PluginHost } from ${
-        JSON.stringify(`${ROOT}/mod.ts`)
+      `import { PluginHost } from ${JSON.stringify(`${ROOT}/mod.ts`)};\nconst SHOUT = ${
+        JSON.stringify(`${dir}/shout/plugin.toml`)
       };\n${body}\nconsole.log("END");\n`,
     );
+    // The shout example, with room for a busy machine (see roomy()).
+    for (const f of ["shout.wasm", "plugin.toml"]) {
+      await copy(`${ROOT}/examples/shout/${f}`, `${dir}/shout/${f}`);
+    }
+    const manifest = `${dir}/shout/plugin.toml`;
+    await Deno.writeTextFile(manifest, roomy(await Deno.readTextFile(manifest)));
     // The script lives outside the project: it says it runs with --unstable-worker-options.
     const child = new Deno.Command(DENO, {
       args: [
         "run",
         ...(workerOptions ? [`--config=${ROOT}/deno.json`, "--unstable-worker-options"] : []),
-        `--allow-read=${ROOT}`,
+        `--allow-read=${ROOT},${dir}`,
         "--allow-import=127.0.0.1:1",
         script,
       ],
@@ -410,7 +435,6 @@ async function endsAlone(
 }
 
 const OPTIONS = `{ unstableWorkerOptions: true, hooks: { the_content: "filter" } }`;
-const SHOUT = JSON.stringify(`${ROOT}/examples/shout/plugin.toml`);
 
 Deno.test("lifetime: a host with no plugin loaded does not keep the process alive", async () => {
   // create() alone: no worker is started (spares come with the first plugin).
@@ -419,7 +443,7 @@ Deno.test("lifetime: a host with no plugin loaded does not keep the process aliv
   // Load, call, unload: the last unload releases the spare worker too.
   const unloaded = await endsAlone(
     `const host = await PluginHost.create(${OPTIONS});
-await host.load(${SHOUT});
+await host.load(SHOUT);
 if (await host.bus.applyFilters("the_content", "hi") !== "HI") throw new Error("bad answer");
 await host.unload("shout");`,
     10_000,
@@ -439,7 +463,7 @@ Deno.test("lifetime: a loaded plugin keeps the process alive until unload or clo
   // process running, as the README says. `await using` (or close()) ends it.
   const kept = await endsAlone(
     `const host = await PluginHost.create(${OPTIONS});
-await host.load(${SHOUT});
+await host.load(SHOUT);
 await host.bus.applyFilters("the_content", "hi");`,
     3_000,
   );
@@ -450,7 +474,7 @@ await host.bus.applyFilters("the_content", "hi");`,
   );
   const closed = await endsAlone(
     `await using host = await PluginHost.create(${OPTIONS});
-await host.load(${SHOUT});
+await host.load(SHOUT);
 await host.bus.applyFilters("the_content", "hi");`,
     10_000,
   );
