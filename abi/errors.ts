@@ -50,6 +50,8 @@ export const HOOK_ERROR_CODES = [
   "quarantined",
   "unsupported_feature",
   "module_too_large",
+  // the host process itself lacks a Deno permission it needs (the message names it and the flag)
+  "permission_required",
 ] as const;
 
 /** One of {@linkcode HOOK_ERROR_CODES}. */

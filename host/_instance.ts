@@ -14,7 +14,7 @@ import type {
   StateChannel,
   WorkerReply,
 } from "../workers/protocol.ts";
-import { remoteImportPossible, workerOptionsState } from "./_isolation.ts";
+import { missingPermission, remoteImportPossible, workerOptionsState } from "./_isolation.ts";
 import { deliver, type PluginServices } from "./_services.ts";
 import { decodeUtf8 } from "../abi/utf8.ts";
 import {
@@ -76,6 +76,11 @@ export interface Transport {
 
 const WORKER_URL = new URL("../workers/plugin_worker.ts", import.meta.url);
 
+/** This package's folder when it is loaded from a path (the worker reads files all over it). */
+const PACKAGE_ROOT = WORKER_URL.protocol === "file:"
+  ? decodeURIComponent(new URL("../", WORKER_URL).pathname).replace(/\/$/, "")
+  : undefined;
+
 const HOW_TO_ENABLE =
   'add "unstable": ["worker-options"] to deno.json (and allow reading it), or run Deno with --unstable-worker-options and pass { unstableWorkerOptions: true } to say so';
 
@@ -89,6 +94,13 @@ function checkWorkerOptions(plugin: string, asserted: boolean): "on" | "asserted
     return "on";
   }
   if (asserted) return "asserted";
+  if (finding.unreadable !== undefined) {
+    throw new HookError(
+      "permission_required",
+      `Cannot start plugin "${plugin}": the host needs read permission on "${finding.unreadable}" to see whether it enables Deno's worker-options feature; run Deno with --allow-read=${finding.unreadable} (besides your plugin folders), or run it with --unstable-worker-options and pass { unstableWorkerOptions: true }`,
+      { plugin },
+    );
+  }
   throw new HookError(
     "isolation_unavailable",
     `Cannot start plugin "${plugin}": Deno's worker-options feature is not shown to be on (${finding.detail}), and without it workers cannot be made permission-less; ${HOW_TO_ENABLE}`,
@@ -138,7 +150,11 @@ export async function startInstance(
     spares?.refill();
     return {
       transport,
-      isolation: { ...booted.isolation, workerOptions, remoteImport: remoteImportPossible() },
+      isolation: {
+        ...booted.isolation,
+        workerOptions,
+        remoteImport: remoteImportPossible(WORKER_URL),
+      },
     };
   } catch (e) {
     transport.terminate(e as HookError);
@@ -196,12 +212,20 @@ export function bootWorker(plugin: string, bootTimeoutMs: number): Promise<Boote
     );
     worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();
+      // Deno loads a worker's modules with the host's own permissions.
+      const missing = missingPermission(e.message, PACKAGE_ROOT);
       fail(
-        new HookError(
-          "worker_crashed",
-          `Worker of plugin "${plugin}" failed to start: ${e.message}`,
-          { plugin },
-        ),
+        missing !== undefined
+          ? new HookError(
+            "permission_required",
+            `Cannot start plugin "${plugin}": the host needs ${missing.name} permission on "${missing.target}" to load its plugin worker (${WORKER_URL.href}); run Deno with ${missing.flag}`,
+            { plugin },
+          )
+          : new HookError(
+            "worker_crashed",
+            `Worker of plugin "${plugin}" failed to start: ${e.message}`,
+            { plugin },
+          ),
       );
     };
     worker.onmessage = (e: MessageEvent<WorkerReply>) => {
@@ -284,6 +308,19 @@ export class SpareWorkers {
       this.#timer = undefined;
       this.#refill();
     }, delayMs);
+  }
+
+  /**
+   * Terminates the spares booted so far (and a pending refill), but stays
+   * usable: a later {@linkcode SpareWorkers.take} boots a worker itself.
+   * Called when no plugin is loaded, so that an idle host keeps no worker
+   * alive (a worker keeps the Deno process running).
+   */
+  async release(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const all = this.#ready.splice(0);
+    for (const w of await Promise.all(all)) w?.worker.terminate();
   }
 
   /** Terminates the spares. */

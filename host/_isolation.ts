@@ -93,6 +93,8 @@ export interface WorkerOptionsFinding {
   state: "on" | "unproven";
   /** What was looked at, for the error message. */
   detail: string;
+  /** A config file that exists (or may) but that the host has no permission to read. */
+  unreadable?: string;
 }
 
 /**
@@ -132,21 +134,27 @@ export function workerOptionsState(): WorkerOptionsFinding {
     : bad.file === null
     ? `no deno.json found above ${starts[findings.indexOf(bad)]}`
     : `${bad.file} does not list "worker-options" in "unstable"`;
-  return { state: "unproven", detail };
+  return { state: "unproven", detail, unreadable: bad.unreadable };
 }
 
 let remoteImport: boolean | undefined;
 
 /**
- * Whether a permission-less worker could dynamic-import a remote module from
- * Deno's default allow-list (a known Deno hole that `--deny-import` does not
- * close). An explicit `--allow-import=<hosts>` shows in the permission
- * state; `--no-remote` also closes the hole but is invisible here, so this
- * may answer `true` under `--no-remote`.
+ * Whether a permission-less worker could dynamic-import a remote module (a
+ * known Deno hole that `--deny-import` does not close: the worker may import
+ * from every host the process may import from). Always `true` when the
+ * worker itself comes from a remote origin (a JSR or https import of this
+ * package, vendored or not): that host is necessarily allowed. Otherwise it
+ * depends on Deno's default allow-list, which an explicit
+ * `--allow-import=<hosts>` replaces and which shows in the permission state;
+ * `--no-remote` also closes the hole but is invisible here, so this may
+ * answer `true` under `--no-remote`.
  *
+ * @param workerUrl Where the worker's module is loaded from.
  * @returns `true` when remote import looks possible.
  */
-export function remoteImportPossible(): boolean {
+export function remoteImportPossible(workerUrl: URL): boolean {
+  if (workerUrl.protocol === "http:" || workerUrl.protocol === "https:") return true;
   // Each query costs milliseconds and the answer comes from the process's
   // flags, which do not change: ask once.
   return remoteImport ??= DEFAULT_IMPORT_HOSTS.some((host) => {
@@ -157,4 +165,41 @@ export function remoteImportPossible(): boolean {
       return false;
     }
   });
+}
+
+/** A permission the host process lacks, as Deno reported it, and the flag that grants it. */
+export interface MissingPermission {
+  /** `read` or `import`. */
+  name: "read" | "import";
+  /** The path or host Deno named. */
+  target: string;
+  /** The command-line flag to add, e.g. `--allow-read=/srv/app/vendor`. */
+  flag: string;
+}
+
+/**
+ * Reads a worker start-up failure for a missing permission of the host
+ * itself: Deno loads a worker's modules with its creator's permissions, and
+ * says so in the error ("Requires read access to "…"", "Requires import
+ * access to "…""). Deno's wording is the only signal it gives; an error
+ * that does not match stays what it was.
+ *
+ * @param message The worker's error message.
+ * @param packageRoot The folder of this package, when it is loaded from a path: the flag then
+ *   names the whole folder, since the worker reads several of its files.
+ * @returns What is missing, or `undefined` for any other failure.
+ */
+export function missingPermission(
+  message: string,
+  packageRoot: string | undefined,
+): MissingPermission | undefined {
+  const m = /Requires (read|import) access to "([^"]+)"/.exec(message);
+  if (m === null) return undefined;
+  const name = m[1] as "read" | "import";
+  const target = m[2];
+  if (name === "read") {
+    const path = packageRoot !== undefined && target.startsWith(packageRoot) ? packageRoot : target;
+    return { name, target, flag: `--allow-read=${path}` };
+  }
+  return { name, target, flag: `--allow-import=${target}` };
 }

@@ -97,7 +97,9 @@ export interface PluginHostOptions {
   /**
    * Workers kept booted (spawned, isolation proven) ahead of need, so loading
    * a plugin or replacing a worker after a timeout or crash skips the ~20 ms
-   * spawn. Each costs an idle worker's memory. @default {1}
+   * spawn. Each costs an idle worker's memory. Booted once a plugin has
+   * started and released when the last one is unloaded: like every worker,
+   * a spare keeps the process alive. @default {1}
    */
   spareWorkers?: number;
   /** Start every instance of a plugin at load, so the first call does not pay for it. @default {true} */
@@ -196,8 +198,9 @@ export class PluginHost {
       : new Map(Object.entries(options.hooks));
     this.#store = options.state ?? new MemoryStateStore();
     const spares = options.spareWorkers ?? 1;
+    // Spares are booted once a plugin has started (see startInstance), not
+    // here: a worker keeps the process alive, and a host with no plugin must not.
     this.#spares = spares > 0 ? new SpareWorkers(spares, 10_000) : undefined;
-    this.#spares?.refill();
     this.#quotas = { ...DEFAULT_STATE_QUOTAS, ...options.stateQuotas };
   }
 
@@ -404,6 +407,8 @@ export class PluginHost {
       return info;
     } finally {
       this.#loading.delete(name);
+      // a failed load must not leave a spare (booted for it) keeping the process alive
+      if (this.#plugins.size === 0 && this.#loading.size === 0) void this.#spares?.release();
     }
   }
 
@@ -570,6 +575,8 @@ export class PluginHost {
     this.#plugins.delete(name);
     for (const off of p.unsubscribe) off();
     await p.plugin.close({ drain: true });
+    // With no plugin left, no worker may keep the process alive.
+    if (this.#plugins.size === 0 && this.#loading.size === 0) await this.#spares?.release();
   }
 
   /**

@@ -2,6 +2,7 @@
 // worker-options feature, loading fails with isolation_unavailable (not a process exit).
 import assert from "node:assert/strict";
 import { loadFixture } from "./_helpers.ts";
+import { missingPermission, remoteImportPossible } from "../host/_isolation.ts";
 
 Deno.test("the worker proves it cannot read, connect, read env or run", async () => {
   const p = await loadFixture("identity");
@@ -14,6 +15,62 @@ Deno.test("the worker proves it cannot read, connect, read env or run", async ()
   } finally {
     await p.close();
   }
+});
+
+Deno.test("the worker has no nested workers, BroadcastChannel or blob URLs, and cannot import files", async () => {
+  const p = await loadFixture("identity");
+  try {
+    const { probes, open } = p.isolation;
+    // closed before the self-test runs (and before any guest is instantiated)
+    assert.equal(probes.worker, "denied");
+    assert.equal(probes.broadcastChannel, "denied");
+    assert.equal(probes.blobUrl, "denied");
+    // the package is loaded from a path here: a dynamic import of a file needs read permission
+    assert.equal(probes.fileImport, "denied");
+    // reported, not enforced: a data: import is what eval already allows
+    assert.equal(open?.dataImport, true);
+  } finally {
+    await p.close();
+  }
+});
+
+Deno.test("remote import: always possible for a worker loaded from a remote origin", () => {
+  // The worker's own host is allowed, or it could not have loaded: JSR, https, vendored.
+  assert.equal(
+    remoteImportPossible(new URL("https://jsr.io/@gn/plugin-host/0.1.0/workers/plugin_worker.ts")),
+    true,
+  );
+  assert.equal(
+    remoteImportPossible(new URL("http://127.0.0.1:4545/workers/plugin_worker.ts")),
+    true,
+  );
+  // From a path, under --allow-import=127.0.0.1:1 (this task's flag): closed.
+  assert.equal(remoteImportPossible(new URL(import.meta.url)), false);
+});
+
+Deno.test("a missing permission of the host names the flag that grants it", () => {
+  const read = missingPermission(
+    'Requires read access to "/srv/pkg/workers/plugin_worker.ts", run again with the --allow-read flag',
+    "/srv/pkg",
+  );
+  assert.deepEqual(read, {
+    name: "read",
+    target: "/srv/pkg/workers/plugin_worker.ts",
+    flag: "--allow-read=/srv/pkg",
+  });
+  const imp = missingPermission(
+    'Requires import access to "jsr.io:443", run again with the --allow-import flag',
+    undefined,
+  );
+  assert.deepEqual(imp, {
+    name: "import",
+    target: "jsr.io:443",
+    flag: "--allow-import=jsr.io:443",
+  });
+  assert.equal(
+    missingPermission("RangeError: Maximum call stack size exceeded", "/srv/pkg"),
+    undefined,
+  );
 });
 
 Deno.test("the self-test reports whether remote import is possible", async () => {

@@ -5,7 +5,9 @@
  * self-test), receives the module compiled once on the host, instantiates it
  * with only the granted `env` imports, and serves calls one at a time.
  *
- * No remote or dynamic import anywhere in this file or what it imports.
+ * No remote import anywhere in this file or what it imports; the only
+ * dynamic imports are the self-test's probes (a `data:` URL, and a file that
+ * does not exist).
  *
  * @module
  */
@@ -13,11 +15,14 @@
 import { HookError } from "../abi/errors.ts";
 import { assertAbiVersion } from "../abi/module_check.ts";
 import { Guest } from "./guest.ts";
-import { selfTest } from "./_self_test.ts";
+import { closeGlobals, selfTest } from "./_isolation_probe.ts";
 import type { CallMessage, InitMessage, WorkerReply } from "./protocol.ts";
 import { hostImports, servicesPosted } from "./_host_imports.ts";
 import { ChannelServer } from "./_serve.ts";
 
+// Before anything else runs (and long before a guest is instantiated): no
+// nested workers, no broadcast channel, no blob URLs. The self-test proves it.
+closeGlobals();
 const probes = selfTest();
 let guest: Guest | undefined;
 let server: ChannelServer | undefined;

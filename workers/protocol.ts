@@ -14,8 +14,18 @@ export type ProbeOutcome = "denied" | "allowed" | `error: ${string}`;
 
 /** What the worker's isolation self-test found. */
 export interface IsolationReport {
-  /** One entry per attempted operation: read, net, env, run, plus queried write/ffi/sys. */
+  /**
+   * One entry per enforced probe, each must be `denied`: read, net, env, run,
+   * queried write/ffi/sys, `fileImport` (when loaded from `file:`), and the
+   * closed globals `worker`, `broadcastChannel`, `blobUrl`.
+   */
   probes: Record<string, ProbeOutcome>;
+  /**
+   * What JS in the worker can still do, reported, not enforced (the guest is
+   * wasm and reaches no JS): `dataImport`, a `data:` URL import, which is
+   * equivalent to `eval`.
+   */
+  open?: { dataImport: boolean };
 }
 
 /** Bytes before the data of a state channel: i32 slots. */
