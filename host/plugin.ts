@@ -407,13 +407,24 @@ export class Plugin implements PluginHandle {
   }
 
   #decode(kind: HookKind, hook: string, value: unknown, { body }: CallOutcome): unknown {
-    switch (kind) {
-      case "filter":
-        return decodeAnswer(() => decodeFilterAnswer(body, value), this.name, hook);
-      case "guard":
-        return decodeAnswer(() => decodeGuardAnswer(body), this.name, hook);
-      default:
-        return undefined;
+    try {
+      switch (kind) {
+        case "filter":
+          return decodeAnswer(() => decodeFilterAnswer(body, value), this.name, hook);
+        case "guard":
+          return decodeAnswer(() => decodeGuardAnswer(body), this.name, hook);
+        default:
+          return undefined;
+      }
+    } catch (e) {
+      // A body that is not JSON, or not an answer, is the plugin's failure,
+      // counted like one that is not UTF-8 (same code, same quarantine).
+      if (e instanceof HookError && INSTANCE_FAILURES.has(e.code)) {
+        this.stats.calls--;
+        this.stats.failures++;
+        this.#countFailure(e);
+      }
+      throw e;
     }
   }
 
@@ -667,6 +678,11 @@ export class Plugin implements PluginHandle {
         this.#ensure(slot).catch(() => {});
       }
     }
+    this.#countFailure(error);
+  }
+
+  /** Counts a failure towards quarantine; quarantines the plugin at the threshold. */
+  #countFailure(error: HookError): void {
     const now = performance.now();
     const window = this.#options.quarantineWindowMs ?? 10_000;
     this.#failures.push(now);
