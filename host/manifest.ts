@@ -25,7 +25,7 @@
 
 import { parse as parseToml, TomlError } from "smol-toml";
 import { z } from "zod";
-import { blake3 } from "hash-wasm";
+import { createBLAKE3 } from "hash-wasm";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { HookError, type HookErrorCode } from "../abi/errors.ts";
@@ -778,15 +778,18 @@ export async function readManifest(
       { plugin },
     );
   if (info.size > cap) throw tooLarge(String(info.size));
+  // The digest, before anything compiles: hashed as the file is read, a chunk
+  // at a time, so a large module never stalls the event loop.
+  const hasher = await createBLAKE3();
+  hasher.init();
   const bytes = await readFileBounded(
     realModule,
     cap,
     (e) => moduleRefusal(`cannot read ${quote(moduleFile)}: ${describeFsError(e)}`, e),
+    (chunk) => hasher.update(chunk),
   );
   if (bytes === null) throw tooLarge(`more than ${cap}`);
-
-  // The digest, before anything compiles.
-  const actual = `blake3:${await blake3(bytes)}`;
+  const actual = `blake3:${hasher.digest("hex")}`;
   if (actual !== manifest.digest) {
     throw new HookError(
       "digest_mismatch",
@@ -840,12 +843,13 @@ function isInside(folder: string, path: string): boolean {
 
 /**
  * Reads at most `cap + 1` bytes of a file; `null` when there are more than
- * `cap`. File system errors go through `refuse`.
+ * `cap`. File system errors go through `refuse`; `onChunk` sees each chunk read.
  */
 async function readFileBounded(
   path: string,
   cap: number,
   refuse: (e: unknown) => Error,
+  onChunk?: (chunk: Uint8Array) => void,
 ): Promise<Uint8Array | null> {
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -857,6 +861,7 @@ async function readFileBounded(
       if (n === null) break;
       chunks.push(chunk.subarray(0, n));
       total += n;
+      if (total <= cap) onChunk?.(chunk.subarray(0, n));
     }
   } catch (e) {
     throw refuse(e);

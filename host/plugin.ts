@@ -17,8 +17,8 @@ import {
   type Verdict,
 } from "../abi/envelope.ts";
 import type { Capability } from "../abi/imports.ts";
-import { checkModule, type ModuleReport } from "../abi/module_check.ts";
-import { COST_MODEL_VERSION, meter } from "../meter/mod.ts";
+import { COST_MODEL_VERSION } from "../meter/mod.ts";
+import { type Prepared, prepareModule } from "./_prepare.ts";
 import { defaultServices, type PluginServices } from "./_services.ts";
 import {
   type CallOutcome,
@@ -211,7 +211,7 @@ export class Plugin implements PluginHandle {
   private constructor(
     spec: InstanceSpec,
     options: PluginOptions,
-    report: ModuleReport,
+    report: Prepared,
     first: { transport: Transport; isolation: IsolationInfo },
   ) {
     this.name = options.name;
@@ -238,7 +238,6 @@ export class Plugin implements PluginHandle {
   static async load(bytes: Uint8Array, options: PluginOptions): Promise<Plugin> {
     const granted = new Set(options.granted ?? []);
     const plugin = options.name;
-    const report = checkModule(bytes, { plugin, granted });
     const fuel = options.fuel === false ? undefined : options.fuel ?? 10_000_000;
     const pages = options.memoryPages ?? 16;
     const tables = options.tableElements ?? 100_000;
@@ -248,45 +247,21 @@ export class Plugin implements PluginHandle {
         fuel ?? "off"
       }|pages=${pages}|tables=${tables}|costs=${COST_MODEL_VERSION}`;
     let module = key === undefined ? undefined : options.moduleCache?.get(key);
+    // Check, meter and compile: a large module in a worker, so the event loop runs on.
+    const report = await prepareModule({
+      bytes,
+      plugin,
+      granted: [...granted],
+      meter: module !== undefined ? undefined : {
+        fuel: fuel !== undefined,
+        startFuel: fuel ?? 0,
+        maxMemoryPages: pages,
+        maxTableElements: tables,
+      },
+      compileTimeoutMs: options.timeoutMs ?? 1000,
+    });
     if (module === undefined) {
-      let metered: Uint8Array<ArrayBuffer>;
-      try {
-        metered = meter(bytes, {
-          fuel: fuel !== undefined,
-          startFuel: fuel ?? 0,
-          maxMemoryPages: pages,
-          maxTableElements: tables,
-        }).bytes;
-      } catch (cause) {
-        if (!(cause instanceof HookError)) throw cause;
-        throw new HookError(cause.code, `Cannot load plugin "${plugin}": ${cause.message}`, {
-          plugin,
-          cause,
-        });
-      }
-      try {
-        module = await withDeadline(
-          WebAssembly.compile(metered),
-          options.timeoutMs ?? 1000,
-          () =>
-            new HookError(
-              "timeout",
-              `Cannot load plugin "${plugin}": compiling it took longer than ${
-                options.timeoutMs ?? 1000
-              } ms`,
-              { plugin },
-            ),
-        );
-      } catch (cause) {
-        if (cause instanceof HookError) throw cause;
-        throw new HookError(
-          "invalid_module",
-          `Cannot load plugin "${plugin}": the module does not compile: ${
-            (cause as Error).message
-          }`,
-          { plugin, cause },
-        );
-      }
+      module = report.module!;
       if (key !== undefined) options.moduleCache?.set(key, module);
     }
     const spec: InstanceSpec = {
@@ -726,15 +701,6 @@ export class Plugin implements PluginHandle {
       s.transport = undefined;
     }
   }
-}
-
-/** Settles with `p`, or rejects with `error()` after `ms`; clears its timer either way. */
-function withDeadline<T>(p: Promise<T>, ms: number, error: () => HookError): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => timer = setTimeout(() => reject(error()), ms)),
-  ]).finally(() => clearTimeout(timer));
 }
 
 function decodeAnswer<T>(decode: () => T, plugin: string, hook: string): T {
