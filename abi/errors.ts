@@ -46,6 +46,7 @@ export const HOOK_ERROR_CODES = [
   "quarantined",
   "unsupported_feature",
   "module_too_large",
+  "identity_mismatch",
 ] as const;
 
 /** One of {@linkcode HOOK_ERROR_CODES}. */

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { fileURLToPath as fromFileUrl, pathToFileURL as toFileUrl } from "node:url";
 import { HookError } from "../abi/errors.ts";
 import type { Capability } from "../abi/imports.ts";
 import { HookBus, type HookKind, type MetricsSink, type Verdict } from "./bus.ts";
@@ -46,9 +47,19 @@ export interface PluginHostOptions {
   /**
    * Capability tokens the host allows: one list for every plugin, or a list
    * per plugin name. A plugin declaring a token not allowed here is refused
-   * at load (`capability_denied`). @default {[]}
+   * at load (`capability_denied`). Every name given a list here must be
+   * pinned in `pins` (any manifest can claim a name). @default {[]}
    */
   grants?: readonly Capability[] | Readonly<Record<string, readonly Capability[]>>;
+  /**
+   * Binds plugin names to what a plugin cannot choose: each value is the
+   * module's digest (`"blake3:<64 hex>"`) or the path or `file:` URL of the
+   * plugin's `plugin.toml`. A plugin claiming a pinned name that is not the
+   * pinned module or manifest is refused at load (`identity_mismatch`).
+   * Per-plugin `grants` and `events` need a pin for their name, or
+   * {@linkcode PluginHost.create} refuses them. @default {{}}
+   */
+  pins?: Readonly<Record<string, string>>;
   /**
    * The hooks the host declares, with their kind. When given, a plugin
    * binding any other hook is refused at load (`hook_not_declared`).
@@ -93,8 +104,8 @@ export interface PluginHostOptions {
   /** Receives what plugins emit with `gn_event_emit` (capability `emit`). */
   onEvent?: (event: PluginEvent) => void;
   /**
-   * Event names each plugin may emit, by plugin name; any other name is
-   * refused with status -6 (denied). @default {{}}
+   * Event names each plugin may emit, by plugin name (each name pinned in
+   * `pins`); any other name is refused with status -6 (denied). @default {{}}
    */
   events?: Readonly<Record<string, readonly string[]>>;
   /** Most events one call may emit; more answer -7 (quota exceeded). @default {100} */
@@ -115,6 +126,12 @@ export interface PluginInfo {
   readonly version: string;
   /** Where the manifest was read from. */
   readonly file: string;
+  /**
+   * What the plugin's privileges and state are bound to: its name when it is
+   * pinned (`pins`), otherwise its manifest's canonical `file:` URL. Its
+   * state lives under this key of the {@linkcode StateStore}.
+   */
+  readonly identity: string;
   /** The verified module digest, `blake3:<hex>`. */
   readonly digest: string;
   /** Capability tokens granted (declared, and allowed by the host). */
@@ -168,6 +185,10 @@ export class PluginHost {
   readonly #store: StateStore;
   readonly #quotas: StateQuotas;
   readonly #spares: SpareWorkers | undefined;
+  /** Per-plugin records, as maps: a plugin name is never looked up on a prototype. */
+  readonly #grants: ReadonlyMap<string, readonly Capability[]> | undefined;
+  readonly #events: ReadonlyMap<string, readonly string[]>;
+  readonly #pins: ReadonlyMap<string, string>;
   #closed = false;
 
   private constructor(options: PluginHostOptions) {
@@ -181,9 +202,19 @@ export class PluginHost {
     this.#spares = spares > 0 ? new SpareWorkers(spares, 10_000) : undefined;
     this.#spares?.refill();
     this.#quotas = { ...DEFAULT_STATE_QUOTAS, ...options.stateQuotas };
+    const g = options.grants;
+    this.#grants = g === undefined || Array.isArray(g)
+      ? undefined
+      : new Map(Object.entries(g as Readonly<Record<string, readonly Capability[]>>));
+    this.#events = new Map(Object.entries(options.events ?? {}));
+    this.#pins = new Map(Object.entries(options.pins ?? {}));
   }
 
-  #services(name: string, capabilities: readonly Capability[]): PluginServices {
+  #services(
+    name: string,
+    identity: string,
+    capabilities: readonly Capability[],
+  ): PluginServices {
     const log = this.#options.log ?? consoleLog;
     const onEvent = this.#options.onEvent;
     return {
@@ -207,7 +238,7 @@ export class PluginHost {
         }
       },
       state: capabilities.includes("state")
-        ? new StateServer(name, this.#store, this.#quotas, (e) => this.#report(e))
+        ? new StateServer(name, this.#store, this.#quotas, (e) => this.#report(e), identity)
         : undefined,
     };
   }
@@ -266,6 +297,7 @@ export class PluginHost {
     }
     try {
       clampLimits({}, options.limits);
+      checkPins(options);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -273,10 +305,31 @@ export class PluginHost {
   }
 
   #grantsFor(name: string): readonly Capability[] {
-    const g = this.#options.grants;
-    if (g === undefined) return [];
-    if (Array.isArray(g)) return g as readonly Capability[];
-    return (g as Readonly<Record<string, readonly Capability[]>>)[name] ?? [];
+    if (this.#grants !== undefined) return this.#grants.get(name) ?? [];
+    return (this.#options.grants ?? []) as readonly Capability[];
+  }
+
+  /**
+   * The identity a plugin's privileges and state are bound to: its name when
+   * it matches the name's pin, its canonical manifest URL when unpinned.
+   */
+  async #identify(loaded: LoadedManifest): Promise<string> {
+    const { manifest, file, canonicalFile } = loaded;
+    const name = manifest.name;
+    const pin = this.#pins.get(name);
+    if (pin === undefined) return canonicalFile;
+    if (pin.startsWith("blake3:")) {
+      if (pin === manifest.digest) return name;
+    } else if ((await canonicalManifest(pin)) === canonicalFile) {
+      return name;
+    }
+    throw new HookError(
+      "identity_mismatch",
+      `Cannot load plugin "${name}" from "${file}": the name "${name}" is pinned to "${pin}", ` +
+        `and this plugin is not it (module ${manifest.digest}, manifest ${canonicalFile}); ` +
+        `load the pinned plugin, or change "pins" if this one should have the name`,
+      { plugin: name },
+    );
   }
 
   #assertOpen(): void {
@@ -308,11 +361,12 @@ export class PluginHost {
         { plugin: name },
       );
     }
-    const allowed = this.#grantsFor(name);
-    checkGrants(manifest, file, { granted: allowed, declaredHooks: this.#declared });
-    const limits = clampLimits(manifest.limits, this.#options.limits);
     this.#loading.add(name);
     try {
+      const identity = await this.#identify(loaded);
+      const allowed = this.#grantsFor(name);
+      checkGrants(manifest, file, { granted: allowed, declaredHooks: this.#declared });
+      const limits = clampLimits(manifest.limits, this.#options.limits);
       const plugin = await Plugin.load(loaded.bytes, {
         name,
         granted: manifest.capabilities,
@@ -328,8 +382,8 @@ export class PluginHost {
         quarantineWindowMs: this.#options.quarantineWindowMs,
         unstableWorkerOptions: this.#options.unstableWorkerOptions,
         onQuarantine: (e) => this.#report(e),
-        services: this.#services(name, manifest.capabilities),
-        events: this.#options.events?.[name] ?? [],
+        services: this.#services(name, identity, manifest.capabilities),
+        events: this.#events.get(name) ?? [],
         maxEventsPerCall: this.#options.maxEventsPerCall,
         maxLogsPerCall: this.#options.maxLogsPerCall,
         channelBytes: this.#options.channelBytes,
@@ -347,6 +401,7 @@ export class PluginHost {
         name,
         version: manifest.version,
         file,
+        identity,
         digest: manifest.digest,
         capabilities: manifest.capabilities,
         limits,
@@ -514,5 +569,47 @@ export class PluginHost {
   /** Same as {@linkcode PluginHost.close}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+}
+
+const DIGEST_PIN = /^blake3:[0-9a-f]{64}$/;
+
+/** Refuses per-plugin records whose name is not pinned, and malformed pins. */
+function checkPins(options: PluginHostOptions): void {
+  const pins = options.pins ?? {};
+  for (const [name, pin] of Object.entries(pins)) {
+    if (
+      typeof pin !== "string" || pin === "" || (pin.startsWith("blake3:") && !DIGEST_PIN.test(pin))
+    ) {
+      throw new TypeError(
+        `Cannot create the plugin host: pin of "${name}" must be "blake3:<64 lowercase hex>" or the path of its plugin.toml (got ${
+          JSON.stringify(pin)
+        })`,
+      );
+    }
+  }
+  const records: [string, unknown][] = [["events", options.events]];
+  if (options.grants !== undefined && !Array.isArray(options.grants)) {
+    records.push(["grants", options.grants]);
+  }
+  for (const [option, record] of records) {
+    for (const name of Object.keys(record ?? {})) {
+      if (Object.hasOwn(pins, name)) continue;
+      throw new TypeError(
+        `Cannot create the plugin host: "${option}" has an entry for plugin "${name}", but a name is ` +
+          `what any manifest can claim: pin it, with pins: { "${name}": "blake3:<its module digest>" } ` +
+          `or pins: { "${name}": "<path of its plugin.toml>" }`,
+      );
+    }
+  }
+}
+
+/** The canonical `file:` URL of a manifest path or URL, or `undefined` when it cannot be resolved. */
+async function canonicalManifest(location: string): Promise<string | undefined> {
+  try {
+    const path = /^file:/i.test(location) ? fromFileUrl(location) : location;
+    return toFileUrl(await Deno.realPath(path)).href;
+  } catch {
+    return undefined;
   }
 }

@@ -111,6 +111,8 @@ export interface LoadedManifest {
   manifest: Manifest;
   /** How the manifest is named in messages: the path or URL as given. */
   file: string;
+  /** The manifest's canonical `file:` URL (absolute, symbolic links resolved). */
+  canonicalFile: string;
   /** `file:` URL of the module, inside the manifest's folder. */
   moduleUrl: URL;
   /** The module's bytes; their BLAKE3 digest matches `manifest.digest`. */
@@ -799,7 +801,17 @@ export async function readManifest(
       { plugin },
     );
   }
-  return { manifest, file, moduleUrl: pathToFileURL(modulePath), bytes };
+  let canonicalFile: string;
+  try {
+    canonicalFile = pathToFileURL(await Deno.realPath(path)).href;
+  } catch (e) {
+    throw new HookError(
+      "invalid_manifest",
+      `Cannot read manifest ${quote(file)}: ${describeFsError(e)}`,
+      { plugin, cause: e },
+    );
+  }
+  return { manifest, file, canonicalFile, moduleUrl: pathToFileURL(modulePath), bytes };
 }
 
 /** A scheme of two letters or more, so that `C:\x` stays a path. */
