@@ -156,6 +156,8 @@ interface Loaded {
   info: PluginInfo;
   plugin: Plugin;
   unsubscribe: (() => void)[];
+  /** Set by unload and close: dispatches still in flight no longer reach the plugin. */
+  gone: { value: boolean };
 }
 
 /** At most this many compiled modules are kept for reloads. */
@@ -408,10 +410,12 @@ export class PluginHost {
         hooks: manifest.hooks,
         isolation: plugin.isolation,
       });
+      const gone = { value: false };
       this.#plugins.set(name, {
         info,
         plugin,
-        unsubscribe: this.#register(plugin, manifest.hooks),
+        unsubscribe: this.#register(plugin, manifest.hooks, gone),
+        gone,
       });
       return info;
     } finally {
@@ -425,27 +429,59 @@ export class PluginHost {
     }
   }
 
-  #register(plugin: Plugin, hooks: readonly HookBinding[]): (() => void)[] {
+  /**
+   * Binds a plugin's hooks on the bus. A dispatch that started before the
+   * plugin was unloaded (or the host closed) still holds its bindings: when
+   * it reaches one, a filter passes its value on and an action does nothing,
+   * as if the binding had been removed first, but a guard answers `block`, so
+   * a check in flight never passes for want of its guard (fail closed).
+   */
+  #register(
+    plugin: Plugin,
+    hooks: readonly HookBinding[],
+    gone: { readonly value: boolean },
+  ): (() => void)[] {
+    const name = plugin.name;
     return hooks.map((h) => {
-      const opts = { priority: h.priority, fail: h.fail, plugin: plugin.name };
+      const opts = { priority: h.priority, fail: h.fail, plugin: name };
+      /** What the binding of an unloaded plugin answers. */
+      const instead = (value: unknown): unknown =>
+        h.kind === "filter"
+          ? value
+          : h.kind === "guard"
+          ? unloadedVerdict(name, h.name)
+          : undefined;
+      const call = (value: unknown, args: unknown[]): unknown => {
+        if (gone.value) return instead(value);
+        const settle = (e: unknown): unknown => {
+          if (gone.value && e instanceof HookError && e.code === "closed") return instead(value);
+          throw e;
+        };
+        try {
+          const out = plugin.run(h.kind, h.name, value, args);
+          return out instanceof Promise ? out.catch(settle) : out;
+        } catch (e) {
+          return settle(e);
+        }
+      };
       switch (h.kind) {
         case "filter":
           return this.bus.addFilter(
             h.name,
-            (value: unknown, ...args: unknown[]) => plugin.run("filter", h.name, value, args),
+            (value: unknown, ...args: unknown[]) => call(value, args),
             opts,
           );
         case "action":
           return this.bus.addAction(
             h.name,
-            (...args: unknown[]) => plugin.run("action", h.name, undefined, args),
+            (...args: unknown[]) => call(undefined, args) as void | Promise<void>,
             opts,
           );
         default:
           return this.bus.addGuard(
             h.name,
             (subject: unknown, ...args: unknown[]) =>
-              plugin.run("guard", h.name, subject, args) as Verdict | Promise<Verdict>,
+              call(subject, args) as Verdict | Promise<Verdict>,
             opts,
           );
       }
@@ -525,6 +561,7 @@ export class PluginHost {
       });
     }
     this.#plugins.delete(name);
+    p.gone.value = true;
     for (const off of p.unsubscribe) off();
     await p.plugin.close({ drain: true });
   }
@@ -560,7 +597,10 @@ export class PluginHost {
     this.#closed = true;
     const all = [...this.#plugins.values()];
     this.#plugins.clear();
-    for (const p of all) for (const off of p.unsubscribe) off();
+    for (const p of all) {
+      p.gone.value = true;
+      for (const off of p.unsubscribe) off();
+    }
     await Promise.all(all.map((p) => p.plugin.close()));
     await this.#spares?.close();
     await this.bus.idle();
@@ -570,6 +610,14 @@ export class PluginHost {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** What a guard of a plugin unloaded while a check was in flight answers. */
+function unloadedVerdict(plugin: string, hook: string): Verdict {
+  return {
+    decision: "block",
+    reason: `plugin "${plugin}" was unloaded while hook "${hook}" was being checked`,
+  };
 }
 
 const DIGEST_PIN = /^blake3:[0-9a-f]{64}$/;
