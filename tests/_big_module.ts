@@ -31,9 +31,14 @@ function name(s: string): number[] {
 /**
  * A valid plugin of about `size` bytes: the ABI exports (`gn_handle_hook` answers no body) and
  * 64 KiB functions of `i32.const 1; if; end` blocks (a branch each, so the meter has work).
- * `allocExport` renames the `gn_alloc` export (to build a module the check refuses).
+ * `allocExport` renames the `gn_alloc` export (to build a module the check refuses); `variant`
+ * (0..63) changes a constant, for modules of another digest.
  */
-export function bigModule(size: number, allocExport = "gn_alloc"): Uint8Array<ArrayBuffer> {
+export function bigModule(
+  size: number,
+  allocExport = "gn_alloc",
+  variant = 0,
+): Uint8Array<ArrayBuffer> {
   const perFn = 64 * 1024;
   const k = Math.ceil(size / perFn);
   const types = [4, 0x60, 1, 0x7f, 1, 0x7f, 0x60, 2, 0x7f, 0x7f, 0];
@@ -47,7 +52,11 @@ export function bigModule(size: number, allocExport = "gn_alloc"): Uint8Array<Ar
   filler[filler.length - 1] = 0x0b;
   const sized = (b: ArrayLike<number>) => new Uint8Array([...leb(b.length), ...Array.from(b)]);
   const fillerBody = new Uint8Array([...leb(filler.length), ...filler]);
-  const bodies = [sized([0, 0x41, 0x80, 0x08, 0x0b]), sized([0, 0x0b]), sized([0, 0x42, 0, 0x0b])];
+  const bodies = [
+    sized([0, 0x41, ...leb(1024 + 8 * (variant & 63)), 0x0b]), // gn_alloc: a constant
+    sized([0, 0x0b]),
+    sized([0, 0x42, 0, 0x0b]),
+  ];
   for (let i = 0; i < k; i++) bodies.push(fillerBody);
   const code = [new Uint8Array(leb(3 + k)), ...bodies];
   const codeBytes = new Uint8Array(code.reduce((n, b) => n + b.length, 0));

@@ -400,30 +400,45 @@ for (const hook of ["not_json", "not_utf8"]) {
 
 // -- item 10: loading a large module never stalls the event loop ----------------------------
 
-Deno.test("loading a 15 MiB module keeps the event loop turning (no stall over 150 ms)", async () => {
-  const bytes = bigModule(15 * 1024 * 1024);
-  assert.ok(WebAssembly.validate(bytes));
+const BIG = 32 * 1024 * 1024;
+
+Deno.test("loading a 32 MiB module keeps the event loop turning (no stall over 400 ms)", async () => {
+  // Two modules (two digests, so the second is not a cache hit); the better of the two loads
+  // counts, so that one descheduling of this process on a busy machine does not fail the test,
+  // while a stall of the loading code itself shows up in both. Unloaded, the old code stalled
+  // ~35 ms per MiB (1.1 s here), the new one ~30 ms whatever the size; the bound is generous
+  // because a busy 2-core machine stretches every stall several times.
+  const modules = [0, 1].map((variant) => bigModule(BIG, "gn_alloc", variant));
   await withTempDir(async (root) => {
-    const file = await writeModule(`${root}/big`, {
-      name: "big",
-      bytes,
-      hooks: [{ name: "big", kind: "action", fail: "block" }],
-      limits: "timeout_ms = 1000",
+    await using host = await PluginHost.create({
+      onError: () => {},
+      maxModuleBytes: 2 * BIG,
+      limits: { timeoutMs: 10_000 }, // compiling 32 MiB on a busy machine takes seconds
     });
-    await using host = await PluginHost.create({ onError: () => {} });
-    let last = performance.now();
-    let worst = 0;
-    const timer = setInterval(() => {
-      const now = performance.now();
-      worst = Math.max(worst, now - last);
-      last = now;
-    }, 1);
-    try {
-      await host.load(file);
-    } finally {
-      clearInterval(timer);
+    const worst: number[] = [];
+    for (const [i, bytes] of modules.entries()) {
+      const file = await writeModule(`${root}/big${i}`, {
+        name: `big${i}`,
+        bytes,
+        hooks: [{ name: `big${i}`, kind: "action", fail: "block" }],
+        limits: "timeout_ms = 10_000",
+      });
+      let last = performance.now();
+      let longest = 0;
+      const timer = setInterval(() => {
+        const now = performance.now();
+        longest = Math.max(longest, now - last);
+        last = now;
+      }, 1);
+      try {
+        await host.load(file);
+      } finally {
+        clearInterval(timer);
+      }
+      await host.bus.doAction(`big${i}`);
+      worst.push(longest);
     }
-    await host.bus.doAction("big");
-    assert.ok(worst < 150, `the event loop stalled for ${worst.toFixed(0)} ms`);
+    const best = Math.min(...worst);
+    assert.ok(best < 400, `the event loop stalled for ${worst.map((w) => w.toFixed(0))} ms`);
   });
 });
