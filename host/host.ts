@@ -53,8 +53,9 @@ export interface PluginHostOptions {
   grants?: readonly Capability[] | Readonly<Record<string, readonly Capability[]>>;
   /**
    * Binds plugin names to what a plugin cannot choose: each value is the
-   * module's digest (`"blake3:<64 hex>"`) or the path or `file:` URL of the
-   * plugin's `plugin.toml`. A plugin claiming a pinned name that is not the
+   * module's digest (`"blake3:<64 hex>"`) or the path (relative to the working
+   * directory) or `file:` URL of the plugin's `plugin.toml`, compared after
+   * resolving symbolic links. A plugin claiming a pinned name that is not the
    * pinned module or manifest is refused at load (`identity_mismatch`).
    * Per-plugin `grants` and `events` need a pin for their name, or
    * {@linkcode PluginHost.create} refuses them. @default {{}}
