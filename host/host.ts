@@ -452,17 +452,18 @@ export class PluginHost {
           : h.kind === "guard"
           ? unloadedVerdict(name, h.name)
           : undefined;
+      /** A call cut short by the unload (`closed`) answers like an unloaded binding. */
+      const settle = (e: unknown, value: unknown): unknown => {
+        if (gone.value && e instanceof HookError && e.code === "closed") return instead(value);
+        throw e;
+      };
       const call = (value: unknown, args: unknown[]): unknown => {
         if (gone.value) return instead(value);
-        const settle = (e: unknown): unknown => {
-          if (gone.value && e instanceof HookError && e.code === "closed") return instead(value);
-          throw e;
-        };
         try {
           const out = plugin.run(h.kind, h.name, value, args);
-          return out instanceof Promise ? out.catch(settle) : out;
+          return out instanceof Promise ? out.catch((e) => settle(e, value)) : out;
         } catch (e) {
-          return settle(e);
+          return settle(e, value);
         }
       };
       switch (h.kind) {

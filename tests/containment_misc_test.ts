@@ -34,7 +34,8 @@ async function writeModule(
     `name = "${p.name}"\nversion = "1.0.0"\nabi = 1\nmodule = "m.wasm"\n` +
       `digest = "blake3:${await blake3(p.bytes)}"\n` +
       `capabilities = ${JSON.stringify(p.capabilities ?? [])}\n` +
-      `${p.limits ? `[limits]\n${p.limits}\n` : ""}\n${hooks}`,
+      // a generous deadline by default: a busy machine can take 100 ms to start a plugin
+      `[limits]\n${p.limits ?? "timeout_ms = 1000"}\n\n${hooks}`,
   );
   return `${dir}/plugin.toml`;
 }
