@@ -74,9 +74,10 @@ export interface HookBinding {
    */
   readonly priority: number;
   /**
-   * What a failure of this binding does.
+   * What a failure of this binding does. A guard fails closed unless its
+   * manifest says otherwise.
    *
-   * @default {"warn"}
+   * @default {"block" for a guard, "warn" otherwise}
    */
   readonly fail: FailPolicy;
 }
@@ -280,8 +281,10 @@ const hookShape = {
     .default(10)
     .describe("Lower runs first; ties keep registration order."),
   fail: z.enum(FAIL_POLICIES, { error: 'not one of "warn", "block", "ignore"' })
-    .default("warn")
-    .describe("What a failure of this binding does."),
+    .optional()
+    .describe(
+      'What a failure of this binding does; when absent, "block" for a guard (fail closed), "warn" otherwise.',
+    ),
 };
 
 const manifestShape = {
@@ -363,7 +366,7 @@ function toManifest(m: z.output<z.ZodObject<typeof manifestShape>>): Manifest {
       name: h.name,
       kind: h.kind,
       priority: h.priority,
-      fail: h.fail,
+      fail: h.fail ?? (h.kind === "guard" ? "block" : "warn"),
     })),
   };
 }

@@ -27,7 +27,7 @@ async function writeModule(
   await Deno.writeFile(`${dir}/m.wasm`, p.bytes);
   const hooks = p.hooks.map((h) =>
     `[[hooks]]\nname = "${h.name}"\nkind = "${h.kind}"\npriority = ${h.priority ?? 10}\n` +
-    `fail = "${h.fail ?? "warn"}"\n`
+    (h.fail === undefined ? "" : `fail = "${h.fail}"\n`)
   ).join("\n");
   await Deno.writeTextFile(
     `${dir}/plugin.toml`,
@@ -384,6 +384,28 @@ Deno.test("a guard call in flight when the host closes answers block, not contin
     await new Promise((r) => setTimeout(r, 20));
     await host.close();
     assert.equal((await verdict).decision, "block");
+  });
+});
+
+Deno.test("a plugin guard without a fail policy fails closed: its failure rejects the check", async () => {
+  // "check" traps; "fine" answers continue
+  const bytes = await wat(`(module
+    (memory (export "memory") 1) ${ALLOC}
+    (func (export "gn_handle_hook") (param i32 i32 i32 i32) (result i64)
+      (global.set $top (i32.const 4096))
+      (if (i32.eq (i32.load8_u (local.get 0)) (i32.const 0x63)) (then unreachable)) ;; "check"
+      (i64.const 0)))`);
+  await withTempDir(async (root) => {
+    const file = await writeModule(`${root}/trap`, {
+      name: "trap",
+      bytes,
+      hooks: [{ name: "check", kind: "guard" }, { name: "fine", kind: "guard" }],
+    });
+    await using host = await PluginHost.create({ onError: () => {} });
+    const info = await host.load(file);
+    assert.deepEqual(info.hooks.map((h) => h.fail), ["block", "block"]);
+    await assert.rejects(host.bus.checkGuards("check", "x"), { code: "trapped" });
+    assert.deepEqual(await host.bus.checkGuards("fine", "x"), { decision: "continue" });
   });
 });
 
