@@ -52,6 +52,8 @@ export const HOOK_ERROR_CODES = [
   "module_too_large",
   // the host process itself lacks a Deno permission it needs (the message names it and the flag)
   "permission_required",
+  // a plugin claims a pinned name but is not the pinned plugin (digest or manifest path differ)
+  "identity_mismatch",
 ] as const;
 
 /** One of {@linkcode HOOK_ERROR_CODES}. */

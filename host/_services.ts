@@ -55,23 +55,40 @@ export interface PluginServices {
   state?: StateServer;
 }
 
-/** Serves state requests from one worker's channel against a store, with quotas. */
+/**
+ * Serves state requests from one plugin's worker channels against a store,
+ * with quotas. The plugin's state lives under `namespace` (its identity, not
+ * the name its manifest claims). Writes are served one at a time per plugin,
+ * so the key quota holds with an asynchronous store and several instances.
+ */
 export class StateServer {
   readonly #plugin: string;
+  readonly #namespace: string;
   readonly #store: StateStore;
   readonly #quotas: StateQuotas;
   readonly #onError: (e: HookError) => void;
+  /** The last write queued: each write's check and set run after the previous one. */
+  #writes: Promise<unknown> = Promise.resolve();
 
   constructor(
     plugin: string,
     store: StateStore,
     quotas: StateQuotas,
     onError: (e: HookError) => void,
+    namespace: string = plugin,
   ) {
     this.#plugin = plugin;
+    this.#namespace = namespace;
     this.#store = store;
     this.#quotas = quotas;
     this.#onError = onError;
+  }
+
+  /** Runs `write` after every write queued before it (a per-plugin lock). */
+  #serialised<T>(write: () => Promise<T>): Promise<T> {
+    const run = this.#writes.then(write, write);
+    this.#writes = run.catch(() => {});
+    return run;
   }
 
   /** A fresh channel for one worker. */
@@ -103,7 +120,7 @@ export class StateServer {
       const key = new TextDecoder("utf-8", { fatal: true }).decode(data.slice(0, keyLen));
       switch (op) {
         case StateOp.get: {
-          const v = await this.#store.get(this.#plugin, key);
+          const v = await this.#store.get(this.#namespace, key);
           if (v === undefined) status = 0;
           else if (v.length > this.#quotas.maxValueBytes) status = Status.quota_exceeded;
           else {
@@ -119,18 +136,21 @@ export class StateServer {
             break;
           }
           const value = data.slice(keyLen, keyLen + valueLen);
-          if (
-            !(await this.#store.has(this.#plugin, key)) &&
-            (await this.#store.count(this.#plugin)) >= this.#quotas.maxKeys
-          ) {
-            status = Status.quota_exceeded;
-            break;
-          }
-          await this.#store.set(this.#plugin, key, value);
+          const ns = this.#namespace;
+          status = await this.#serialised(async () => {
+            if (
+              !(await this.#store.has(ns, key)) &&
+              (await this.#store.count(ns)) >= this.#quotas.maxKeys
+            ) {
+              return Status.quota_exceeded;
+            }
+            await this.#store.set(ns, key, value);
+            return Status.ok;
+          });
           break;
         }
         case StateOp.del:
-          await this.#store.delete(this.#plugin, key);
+          await this.#serialised(async () => await this.#store.delete(this.#namespace, key));
           break;
         default:
           status = Status.bad_payload;

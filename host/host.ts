@@ -8,6 +8,7 @@
  * @module
  */
 
+import { fileURLToPath as fromFileUrl, pathToFileURL as toFileUrl } from "node:url";
 import { HookError } from "../abi/errors.ts";
 import type { Capability } from "../abi/imports.ts";
 import { HookBus, type HookKind, type MetricsSink, type Verdict } from "./bus.ts";
@@ -46,9 +47,20 @@ export interface PluginHostOptions {
   /**
    * Capability tokens the host allows: one list for every plugin, or a list
    * per plugin name. A plugin declaring a token not allowed here is refused
-   * at load (`capability_denied`). @default {[]}
+   * at load (`capability_denied`). Every name given a list here must be
+   * pinned in `pins` (any manifest can claim a name). @default {[]}
    */
   grants?: readonly Capability[] | Readonly<Record<string, readonly Capability[]>>;
+  /**
+   * Binds plugin names to what a plugin cannot choose: each value is the
+   * module's digest (`"blake3:<64 hex>"`) or the path (relative to the working
+   * directory) or `file:` URL of the plugin's `plugin.toml`, compared after
+   * resolving symbolic links. A plugin claiming a pinned name that is not the
+   * pinned module or manifest is refused at load (`identity_mismatch`).
+   * Per-plugin `grants` and `events` need a pin for their name, or
+   * {@linkcode PluginHost.create} refuses them. @default {{}}
+   */
+  pins?: Readonly<Record<string, string>>;
   /**
    * The hooks the host declares, with their kind. When given, a plugin
    * binding any other hook is refused at load (`hook_not_declared`), and so
@@ -109,8 +121,8 @@ export interface PluginHostOptions {
   /** Receives what plugins emit with `gn_event_emit` (capability `emit`). */
   onEvent?: (event: PluginEvent) => void;
   /**
-   * Event names each plugin may emit, by plugin name; any other name is
-   * refused with status -6 (denied). @default {{}}
+   * Event names each plugin may emit, by plugin name (each name pinned in
+   * `pins`); any other name is refused with status -6 (denied). @default {{}}
    */
   events?: Readonly<Record<string, readonly string[]>>;
   /** Most events one call may emit; more answer -7 (quota exceeded). @default {100} */
@@ -131,6 +143,12 @@ export interface PluginInfo {
   readonly version: string;
   /** Where the manifest was read from. */
   readonly file: string;
+  /**
+   * What the plugin's privileges and state are bound to: its name when it is
+   * pinned (`pins`), otherwise its manifest's canonical `file:` URL. Its
+   * state lives under this key of the {@linkcode StateStore}.
+   */
+  readonly identity: string;
   /** The verified module digest, `blake3:<hex>`. */
   readonly digest: string;
   /** Capability tokens granted (declared, and allowed by the host). */
@@ -155,6 +173,8 @@ interface Loaded {
   info: PluginInfo;
   plugin: Plugin;
   unsubscribe: (() => void)[];
+  /** Set by unload and close: dispatches still in flight no longer reach the plugin. */
+  gone: { value: boolean };
 }
 
 /** At most this many compiled modules are kept for reloads. */
@@ -184,6 +204,10 @@ export class PluginHost {
   readonly #store: StateStore;
   readonly #quotas: StateQuotas;
   readonly #spares: SpareWorkers | undefined;
+  /** Per-plugin records, as maps: a plugin name is never looked up on a prototype. */
+  readonly #grants: ReadonlyMap<string, readonly Capability[]> | undefined;
+  readonly #events: ReadonlyMap<string, readonly string[]>;
+  readonly #pins: ReadonlyMap<string, string>;
   #closed = false;
 
   private constructor(options: PluginHostOptions) {
@@ -202,9 +226,19 @@ export class PluginHost {
     // here: a worker keeps the process alive, and a host with no plugin must not.
     this.#spares = spares > 0 ? new SpareWorkers(spares, 10_000) : undefined;
     this.#quotas = { ...DEFAULT_STATE_QUOTAS, ...options.stateQuotas };
+    const g = options.grants;
+    this.#grants = g === undefined || Array.isArray(g)
+      ? undefined
+      : new Map(Object.entries(g as Readonly<Record<string, readonly Capability[]>>));
+    this.#events = new Map(Object.entries(options.events ?? {}));
+    this.#pins = new Map(Object.entries(options.pins ?? {}));
   }
 
-  #services(name: string, capabilities: readonly Capability[]): PluginServices {
+  #services(
+    name: string,
+    identity: string,
+    capabilities: readonly Capability[],
+  ): PluginServices {
     const log = this.#options.log ?? consoleLog;
     const onEvent = this.#options.onEvent;
     return {
@@ -233,7 +267,7 @@ export class PluginHost {
         }
       },
       state: capabilities.includes("state")
-        ? new StateServer(name, this.#store, this.#quotas, (e) => this.#report(e))
+        ? new StateServer(name, this.#store, this.#quotas, (e) => this.#report(e), identity)
         : undefined,
     };
   }
@@ -296,17 +330,39 @@ export class PluginHost {
     }
     try {
       clampLimits({}, options.limits);
-      return Promise.resolve(new PluginHost(options));
+      checkPins(options);
     } catch (e) {
       return Promise.reject(e);
     }
+    return Promise.resolve(new PluginHost(options));
   }
 
   #grantsFor(name: string): readonly Capability[] {
-    const g = this.#options.grants;
-    if (g === undefined) return [];
-    if (Array.isArray(g)) return g as readonly Capability[];
-    return (g as Readonly<Record<string, readonly Capability[]>>)[name] ?? [];
+    if (this.#grants !== undefined) return this.#grants.get(name) ?? [];
+    return (this.#options.grants ?? []) as readonly Capability[];
+  }
+
+  /**
+   * The identity a plugin's privileges and state are bound to: its name when
+   * it matches the name's pin, its canonical manifest URL when unpinned.
+   */
+  async #identify(loaded: LoadedManifest): Promise<string> {
+    const { manifest, file, canonicalFile } = loaded;
+    const name = manifest.name;
+    const pin = this.#pins.get(name);
+    if (pin === undefined) return canonicalFile;
+    if (pin.startsWith("blake3:")) {
+      if (pin === manifest.digest) return name;
+    } else if ((await canonicalManifest(pin)) === canonicalFile) {
+      return name;
+    }
+    throw new HookError(
+      "identity_mismatch",
+      `Cannot load plugin "${name}" from "${file}": the name "${name}" is pinned to "${pin}", ` +
+        `and this plugin is not it (module ${manifest.digest}, manifest ${canonicalFile}); ` +
+        `load the pinned plugin, or change "pins" if this one should have the name`,
+      { plugin: name },
+    );
   }
 
   #assertOpen(): void {
@@ -344,12 +400,13 @@ export class PluginHost {
         { plugin: name },
       );
     }
-    const allowed = this.#grantsFor(name);
-    checkGrants(manifest, file, { granted: allowed, declaredHooks: this.#declared });
-    this.#checkKinds(manifest.hooks, name, file);
-    const limits = clampLimits(manifest.limits, this.#options.limits);
     this.#loading.add(name);
     try {
+      const identity = await this.#identify(loaded);
+      const allowed = this.#grantsFor(name);
+      checkGrants(manifest, file, { granted: allowed, declaredHooks: this.#declared });
+      this.#checkKinds(manifest.hooks, name, file);
+      const limits = clampLimits(manifest.limits, this.#options.limits);
       const plugin = await Plugin.load(loaded.bytes, {
         name,
         granted: manifest.capabilities,
@@ -367,8 +424,8 @@ export class PluginHost {
         quarantineWindowMs: this.#options.quarantineWindowMs,
         unstableWorkerOptions: this.#options.unstableWorkerOptions,
         onQuarantine: (e) => this.#report(e),
-        services: this.#services(name, manifest.capabilities),
-        events: this.#options.events?.[name] ?? [],
+        services: this.#services(name, identity, manifest.capabilities),
+        events: this.#events.get(name) ?? [],
         maxEventsPerCall: this.#options.maxEventsPerCall,
         maxLogsPerCall: this.#options.maxLogsPerCall,
         channelBytes: this.#options.channelBytes,
@@ -390,20 +447,22 @@ export class PluginHost {
         name,
         version: manifest.version,
         file,
+        identity,
         digest: manifest.digest,
         capabilities: manifest.capabilities,
         limits,
         hooks: manifest.hooks,
         isolation: plugin.isolation,
       });
+      const gone = { value: false };
       let unsubscribe: (() => void)[];
       try {
-        unsubscribe = this.#register(plugin, manifest.hooks, name, file);
+        unsubscribe = this.#register(plugin, manifest.hooks, name, file, gone);
       } catch (e) {
         await plugin.close();
         throw e;
       }
-      this.#plugins.set(name, { info, plugin, unsubscribe });
+      this.#plugins.set(name, { info, plugin, unsubscribe, gone });
       return info;
     } finally {
       this.#loading.delete(name);
@@ -444,10 +503,11 @@ export class PluginHost {
     hooks: readonly HookBinding[],
     name: string,
     file: string,
+    gone: { readonly value: boolean },
   ): (() => void)[] {
     const done: (() => void)[] = [];
     try {
-      for (const h of hooks) done.push(this.#bind(plugin, h));
+      for (const h of hooks) done.push(this.#bind(plugin, h, gone));
     } catch (e) {
       for (const off of done) off();
       if (e instanceof HookError && e.code === "hook_kind_mismatch") {
@@ -463,26 +523,51 @@ export class PluginHost {
     return done;
   }
 
-  #bind(plugin: Plugin, h: HookBinding): () => void {
-    const opts = { priority: h.priority, fail: h.fail, plugin: plugin.name };
+  /**
+   * Binds a plugin's hooks on the bus. A dispatch that started before the
+   * plugin was unloaded (or the host closed) still holds its bindings: when
+   * it reaches one, a filter passes its value on and an action does nothing,
+   * as if the binding had been removed first, but a guard answers `block`, so
+   * a check in flight never passes for want of its guard (fail closed).
+   */
+  #bind(plugin: Plugin, h: HookBinding, gone: { readonly value: boolean }): () => void {
+    const name = plugin.name;
+    const opts = { priority: h.priority, fail: h.fail, plugin: name };
+    /** What the binding of an unloaded plugin answers. */
+    const instead = (value: unknown): unknown =>
+      h.kind === "filter" ? value : h.kind === "guard" ? unloadedVerdict(name, h.name) : undefined;
+    /** A call cut short by the unload (`closed`) answers like an unloaded binding. */
+    const settle = (e: unknown, value: unknown): unknown => {
+      if (gone.value && e instanceof HookError && e.code === "closed") return instead(value);
+      throw e;
+    };
+    const call = (value: unknown, args: unknown[]): unknown => {
+      if (gone.value) return instead(value);
+      try {
+        const out = plugin.run(h.kind, h.name, value, args);
+        return out instanceof Promise ? out.catch((e) => settle(e, value)) : out;
+      } catch (e) {
+        return settle(e, value);
+      }
+    };
     switch (h.kind) {
       case "filter":
         return this.bus.addFilter(
           h.name,
-          (value: unknown, ...args: unknown[]) => plugin.run("filter", h.name, value, args),
+          (value: unknown, ...args: unknown[]) => call(value, args),
           opts,
         );
       case "action":
         return this.bus.addAction(
           h.name,
-          (...args: unknown[]) => plugin.run("action", h.name, undefined, args),
+          (...args: unknown[]) => call(undefined, args) as void | Promise<void>,
           opts,
         );
       default:
         return this.bus.addGuard(
           h.name,
           (subject: unknown, ...args: unknown[]) =>
-            plugin.run("guard", h.name, subject, args) as Verdict | Promise<Verdict>,
+            call(subject, args) as Verdict | Promise<Verdict>,
           opts,
         );
     }
@@ -573,6 +658,7 @@ export class PluginHost {
       );
     }
     this.#plugins.delete(name);
+    p.gone.value = true;
     for (const off of p.unsubscribe) off();
     await p.plugin.close({ drain: true });
     // With no plugin left, no worker may keep the process alive.
@@ -610,7 +696,10 @@ export class PluginHost {
     this.#closed = true;
     const all = [...this.#plugins.values()];
     this.#plugins.clear();
-    for (const p of all) for (const off of p.unsubscribe) off();
+    for (const p of all) {
+      p.gone.value = true;
+      for (const off of p.unsubscribe) off();
+    }
     await Promise.all(all.map((p) => p.plugin.close()));
     await this.#spares?.close();
     await this.bus.idle();
@@ -619,5 +708,55 @@ export class PluginHost {
   /** Same as {@linkcode PluginHost.close}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+}
+
+/** What a guard of a plugin unloaded while a check was in flight answers. */
+function unloadedVerdict(plugin: string, hook: string): Verdict {
+  return {
+    decision: "block",
+    reason: `plugin "${plugin}" was unloaded while hook "${hook}" was being checked`,
+  };
+}
+
+const DIGEST_PIN = /^blake3:[0-9a-f]{64}$/;
+
+/** Refuses per-plugin records whose name is not pinned, and malformed pins. */
+function checkPins(options: PluginHostOptions): void {
+  const pins = options.pins ?? {};
+  for (const [name, pin] of Object.entries(pins)) {
+    if (
+      typeof pin !== "string" || pin === "" || (pin.startsWith("blake3:") && !DIGEST_PIN.test(pin))
+    ) {
+      throw new TypeError(
+        `Cannot create the plugin host: pin of "${name}" must be "blake3:<64 lowercase hex>" or the path of its plugin.toml (got ${
+          JSON.stringify(pin)
+        })`,
+      );
+    }
+  }
+  const records: [string, unknown][] = [["events", options.events]];
+  if (options.grants !== undefined && !Array.isArray(options.grants)) {
+    records.push(["grants", options.grants]);
+  }
+  for (const [option, record] of records) {
+    for (const name of Object.keys(record ?? {})) {
+      if (Object.hasOwn(pins, name)) continue;
+      throw new TypeError(
+        `Cannot create the plugin host: "${option}" has an entry for plugin "${name}", but a name is ` +
+          `what any manifest can claim: pin it, with pins: { "${name}": "blake3:<its module digest>" } ` +
+          `or pins: { "${name}": "<path of its plugin.toml>" }`,
+      );
+    }
+  }
+}
+
+/** The canonical `file:` URL of a manifest path or URL, or `undefined` when it cannot be resolved. */
+async function canonicalManifest(location: string): Promise<string | undefined> {
+  try {
+    const path = /^file:/i.test(location) ? fromFileUrl(location) : location;
+    return toFileUrl(await Deno.realPath(path)).href;
+  } catch {
+    return undefined;
   }
 }

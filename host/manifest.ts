@@ -25,7 +25,7 @@
 
 import { parse as parseToml, TomlError } from "smol-toml";
 import { z } from "zod";
-import { blake3 } from "hash-wasm";
+import { createBLAKE3 } from "hash-wasm";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { HookError, type HookErrorCode } from "../abi/errors.ts";
@@ -81,9 +81,10 @@ export interface HookBinding {
    */
   readonly priority: number;
   /**
-   * What a failure of this binding does.
+   * What a failure of this binding does. A guard fails closed unless its
+   * manifest says otherwise.
    *
-   * @default {"warn"}
+   * @default {"block" for a guard, "warn" otherwise}
    */
   readonly fail: FailPolicy;
 }
@@ -118,6 +119,8 @@ export interface LoadedManifest {
   manifest: Manifest;
   /** How the manifest is named in messages: the path or URL as given. */
   file: string;
+  /** The manifest's canonical `file:` URL (absolute, symbolic links resolved). */
+  canonicalFile: string;
   /** `file:` URL of the module, inside the manifest's folder. */
   moduleUrl: URL;
   /** The module's bytes; their BLAKE3 digest matches `manifest.digest`. */
@@ -303,8 +306,10 @@ const hookShape = {
     .default(10)
     .describe("Lower runs first; ties keep registration order."),
   fail: z.enum(FAIL_POLICIES, { error: 'not one of "warn", "block", "ignore"' })
-    .default("warn")
-    .describe("What a failure of this binding does."),
+    .optional()
+    .describe(
+      'What a failure of this binding does; when absent, "block" for a guard (fail closed), "warn" otherwise.',
+    ),
 };
 
 const manifestShape = {
@@ -387,7 +392,7 @@ function toManifest(m: z.output<z.ZodObject<typeof manifestShape>>): Manifest {
       name: h.name,
       kind: h.kind,
       priority: h.priority,
-      fail: h.fail,
+      fail: h.fail ?? (h.kind === "guard" ? "block" : "warn"),
     })),
   };
 }
@@ -805,15 +810,18 @@ export async function readManifest(
       { plugin },
     );
   if (info.size > cap) throw tooLarge(String(info.size));
+  // The digest, before anything compiles: hashed as the file is read, a chunk
+  // at a time, so a large module never stalls the event loop.
+  const hasher = await createBLAKE3();
+  hasher.init();
   const bytes = await readFileBounded(
     realModule,
     cap,
     (e) => moduleRefusal(`cannot read ${quote(moduleFile)}: ${describeFsError(e)}`, e),
+    (chunk) => hasher.update(chunk),
   );
   if (bytes === null) throw tooLarge(`more than ${cap}`);
-
-  // The digest, before anything compiles.
-  const actual = `blake3:${await blake3(bytes)}`;
+  const actual = `blake3:${hasher.digest("hex")}`;
   if (actual !== manifest.digest) {
     throw new HookError(
       "digest_mismatch",
@@ -824,7 +832,17 @@ export async function readManifest(
       { plugin },
     );
   }
-  return { manifest, file, moduleUrl: pathToFileURL(modulePath), bytes };
+  let canonicalFile: string;
+  try {
+    canonicalFile = pathToFileURL(await Deno.realPath(path)).href;
+  } catch (e) {
+    throw new HookError(
+      "invalid_manifest",
+      `Cannot read manifest ${quote(file)}: ${describeFsError(e)}`,
+      { plugin, cause: e },
+    );
+  }
+  return { manifest, file, canonicalFile, moduleUrl: pathToFileURL(modulePath), bytes };
 }
 
 /** A scheme of two letters or more, so that `C:\x` stays a path. */
@@ -868,12 +886,13 @@ function isInside(folder: string, path: string): boolean {
 
 /**
  * Reads at most `cap + 1` bytes of a file; `null` when there are more than
- * `cap`. File system errors go through `refuse`.
+ * `cap`. File system errors go through `refuse`; `onChunk` sees each chunk read.
  */
 async function readFileBounded(
   path: string,
   cap: number,
   refuse: (e: unknown) => Error,
+  onChunk?: (chunk: Uint8Array) => void,
 ): Promise<Uint8Array | null> {
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -885,6 +904,7 @@ async function readFileBounded(
       if (n === null) break;
       chunks.push(chunk.subarray(0, n));
       total += n;
+      if (total <= cap) onChunk?.(chunk.subarray(0, n));
     }
   } catch (e) {
     throw refuse(e);

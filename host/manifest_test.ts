@@ -168,6 +168,20 @@ Deno.test("parseManifest() fills in defaults", () => {
   ]);
 });
 
+Deno.test("parseManifest(): a guard fails closed (block) unless its manifest says otherwise", () => {
+  const hooks = (tail: string) => parseManifest(toml({}, tail), FILE).hooks.map((h) => h.fail);
+  const hook = (name: string, kind: string, fail = "") =>
+    `[[hooks]]\nname = "${name}"\nkind = "${kind}"\n${fail ? `fail = "${fail}"\n` : ""}`;
+  assert.deepEqual(
+    hooks(hook("a", "guard") + hook("b", "filter") + hook("c", "action")),
+    ["block", "warn", "warn"],
+  );
+  assert.deepEqual(hooks(hook("a", "guard", "warn") + hook("b", "guard", "ignore")), [
+    "warn",
+    "ignore",
+  ]);
+});
+
 Deno.test("parseManifest() accepts every valid semantic version form", () => {
   for (
     const version of [

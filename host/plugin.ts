@@ -17,8 +17,8 @@ import {
   type Verdict,
 } from "../abi/envelope.ts";
 import type { Capability } from "../abi/imports.ts";
-import { checkModule, type ModuleReport } from "../abi/module_check.ts";
-import { COST_MODEL_VERSION, meter } from "../meter/mod.ts";
+import { COST_MODEL_VERSION } from "../meter/mod.ts";
+import { type Prepared, prepareModule } from "./_prepare.ts";
 import { defaultServices, type PluginServices } from "./_services.ts";
 import {
   type CallOutcome,
@@ -28,30 +28,6 @@ import {
   startInstance,
   type Transport,
 } from "./_instance.ts";
-
-/** Which manifest key or host option raises each ceiling of the meter. */
-const RAISED_BY: ReadonlyMap<unknown, string> = new Map([
-  [
-    "maxMemoryPages",
-    "raising `memory_pages` under `[limits]` in plugin.toml (the host clamps it to its " +
-    "limits.memoryPages ceiling) or declaring a smaller initial memory",
-  ],
-  [
-    "maxTableElements",
-    `"table_elements" in the manifest's [limits], up to the host's limits.tableElements`,
-  ],
-  ["maxGuestBytes", "the host's maxGuestBytes option"],
-]);
-
-/** For a `memory_limit` refusal of the meter: what raises the ceiling it hit. */
-function raiseHint(e: HookError, pages: number): string {
-  const detail = e.cause as { limit?: unknown } | undefined;
-  const by = RAISED_BY.get(detail?.limit);
-  if (e.code !== "memory_limit" || by === undefined) return "";
-  return detail?.limit === "maxMemoryPages"
-    ? `; raise \`memory_pages\` under \`[limits]\` in plugin.toml (now ${pages}; the host clamps it to its limits.memoryPages ceiling) or declare a smaller initial memory`
-    : `; raised by ${by}`;
-}
 
 /** Default payload and response caps: 1 MiB each (docs/abi.md#limits). */
 export const DEFAULT_CAP_BYTES: number = 1 << 20;
@@ -240,7 +216,7 @@ export class Plugin implements PluginHandle {
   private constructor(
     spec: InstanceSpec,
     options: PluginOptions,
-    report: ModuleReport,
+    report: Prepared,
     first: { transport: Transport; isolation: IsolationInfo },
   ) {
     this.name = options.name;
@@ -267,7 +243,6 @@ export class Plugin implements PluginHandle {
   static async load(bytes: Uint8Array, options: PluginOptions): Promise<Plugin> {
     const granted = new Set(options.granted ?? []);
     const plugin = options.name;
-    const report = checkModule(bytes, { plugin, granted });
     const fuel = options.fuel === false ? undefined : options.fuel ?? 10_000_000;
     const pages = options.memoryPages ?? 16;
     const tables = options.tableElements ?? 100_000;
@@ -278,47 +253,22 @@ export class Plugin implements PluginHandle {
         guestBytes ?? "auto"
       }|costs=${COST_MODEL_VERSION}`;
     let module = key === undefined ? undefined : options.moduleCache?.get(key);
+    // Check, meter and compile: a large module in a worker, so the event loop runs on.
+    const report = await prepareModule({
+      bytes,
+      plugin,
+      granted: [...granted],
+      meter: module !== undefined ? undefined : {
+        fuel: fuel !== undefined,
+        startFuel: fuel ?? 0,
+        maxMemoryPages: pages,
+        maxTableElements: tables,
+        maxGuestBytes: guestBytes,
+      },
+      compileTimeoutMs: options.timeoutMs ?? 1000,
+    });
     if (module === undefined) {
-      let metered: Uint8Array<ArrayBuffer>;
-      try {
-        metered = meter(bytes, {
-          fuel: fuel !== undefined,
-          startFuel: fuel ?? 0,
-          maxMemoryPages: pages,
-          maxTableElements: tables,
-          maxGuestBytes: guestBytes,
-        }).bytes;
-      } catch (cause) {
-        if (!(cause instanceof HookError)) throw cause;
-        throw new HookError(
-          cause.code,
-          `Cannot load plugin "${plugin}": ${cause.message}${raiseHint(cause, pages)}`,
-          { plugin, cause },
-        );
-      }
-      try {
-        module = await withDeadline(
-          WebAssembly.compile(metered),
-          options.timeoutMs ?? 1000,
-          () =>
-            new HookError(
-              "timeout",
-              `Cannot load plugin "${plugin}": compiling it took longer than ${
-                options.timeoutMs ?? 1000
-              } ms; raise \`timeout_ms\` under \`[limits]\` in plugin.toml (the host clamps it to its limits.timeoutMs ceiling), or make the module smaller`,
-              { plugin },
-            ),
-        );
-      } catch (cause) {
-        if (cause instanceof HookError) throw cause;
-        throw new HookError(
-          "invalid_module",
-          `Cannot load plugin "${plugin}": the module does not compile: ${
-            (cause as Error).message
-          }`,
-          { plugin, cause },
-        );
-      }
+      module = report.module!;
       if (key !== undefined) options.moduleCache?.set(key, module);
     }
     const spec: InstanceSpec = {
@@ -439,13 +389,24 @@ export class Plugin implements PluginHandle {
   }
 
   #decode(kind: HookKind, hook: string, value: unknown, { body }: CallOutcome): unknown {
-    switch (kind) {
-      case "filter":
-        return decodeAnswer(() => decodeFilterAnswer(body, value), this.name, hook);
-      case "guard":
-        return decodeAnswer(() => decodeGuardAnswer(body), this.name, hook);
-      default:
-        return undefined;
+    try {
+      switch (kind) {
+        case "filter":
+          return decodeAnswer(() => decodeFilterAnswer(body, value), this.name, hook);
+        case "guard":
+          return decodeAnswer(() => decodeGuardAnswer(body), this.name, hook);
+        default:
+          return undefined;
+      }
+    } catch (e) {
+      // A body that is not JSON, or not an answer, is the plugin's failure,
+      // counted like one that is not UTF-8 (same code, same quarantine).
+      if (e instanceof HookError && INSTANCE_FAILURES.has(e.code)) {
+        this.stats.calls--;
+        this.stats.failures++;
+        this.#countFailure(e);
+      }
+      throw e;
     }
   }
 
@@ -699,6 +660,11 @@ export class Plugin implements PluginHandle {
         this.#ensure(slot).catch(() => {});
       }
     }
+    this.#countFailure(error);
+  }
+
+  /** Counts a failure towards quarantine; quarantines the plugin at the threshold. */
+  #countFailure(error: HookError): void {
     const now = performance.now();
     const window = this.#options.quarantineWindowMs ?? 10_000;
     this.#failures.push(now);
@@ -742,15 +708,6 @@ export class Plugin implements PluginHandle {
       s.transport = undefined;
     }
   }
-}
-
-/** Settles with `p`, or rejects with `error()` after `ms`; clears its timer either way. */
-function withDeadline<T>(p: Promise<T>, ms: number, error: () => HookError): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => timer = setTimeout(() => reject(error()), ms)),
-  ]).finally(() => clearTimeout(timer));
 }
 
 function decodeAnswer<T>(decode: () => T, plugin: string, hook: string): T {

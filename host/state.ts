@@ -6,9 +6,11 @@
  */
 
 /**
- * A host-owned key/value store, partitioned by plugin. Methods may be
- * synchronous or return promises; the plugin waits either way (its worker
- * parks), the host thread never does.
+ * A host-owned key/value store, partitioned by plugin. The `plugin` argument
+ * is the plugin's identity (`PluginInfo.identity`: its name when pinned,
+ * otherwise its manifest's canonical `file:` URL), never just the name a
+ * manifest claims. Methods may be synchronous or return promises; the plugin
+ * waits either way (its worker parks), the host thread never does.
  */
 export interface StateStore {
   /** The value of `key` for `plugin`, or `undefined`. */

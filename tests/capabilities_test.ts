@@ -40,7 +40,14 @@ async function withCaps(
       hooks: [...HOOKS, ...FILTERS],
       limits: extra.limits,
     });
-    await using host = await PluginHost.create({ grants: ALL, onError: () => {}, ...options });
+    // per-plugin events need their name pinned: to this manifest
+    const pins = Object.fromEntries(Object.keys(options.events ?? {}).map((n) => [n, file]));
+    await using host = await PluginHost.create({
+      grants: ALL,
+      onError: () => {},
+      pins,
+      ...options,
+    });
     await host.load(file);
     await body(host);
   });
@@ -105,10 +112,13 @@ Deno.test("state: get, set, del through the host-owned store", async () => {
     assert.equal(await host.bus.applyFilters("counter_get", null), 0);
     for (let i = 0; i < 3; i++) await host.bus.doAction("counter_incr");
     assert.equal(await host.bus.applyFilters("counter_get", null), 3);
-    assert.deepEqual(store.get("caps", "counter"), new Uint8Array([3, 0, 0, 0]));
+    // an unpinned plugin's state lives under its identity, its manifest's canonical URL
+    const { identity } = host.plugins()[0];
+    assert.match(identity, /^file:\/\/.*\/caps\/plugin\.toml$/);
+    assert.deepEqual(store.get(identity, "counter"), new Uint8Array([3, 0, 0, 0]));
     await host.bus.doAction("counter_del");
     assert.equal(await host.bus.applyFilters("counter_get", null), 0);
-    assert.equal(store.count("caps"), 0);
+    assert.equal(store.count(identity), 0);
   });
 });
 

@@ -449,16 +449,26 @@ function decodeBody(body: Uint8Array): string {
   }
 }
 
-/** Reads a guest message, bounded, lossy, with control characters replaced. */
+/**
+ * Reads a guest message, bounded, lossy, with control characters replaced by
+ * spaces and invisible format characters (bidi overrides and isolates,
+ * zero-width characters, U+FEFF, U+2028, U+2029: Unicode `Cf`, `Zl`, `Zp`)
+ * by a visible escape such as `\u{202e}`.
+ */
 export function readMessage(ctx: GuestContext, ptr: number, len: number): string {
   const n = Math.min(len >>> 0, MAX_GUEST_MESSAGE_BYTES);
   const bytes = ctx.read(ptr, n, MAX_GUEST_MESSAGE_BYTES);
   if (bytes === undefined) {
     return `<message at [${ptr >>> 0}, ${(ptr >>> 0) + (len >>> 0)}) is outside guest memory>`;
   }
-  // deno-lint-ignore no-control-regex
-  return lossy.decode(bytes).replace(/[\u0000-\u001f\u007f-\u009f]/g, " ");
+  return lossy.decode(bytes)
+    // deno-lint-ignore no-control-regex
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, " ")
+    .replace(INVISIBLE, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
 }
+
+/** Characters a log sink would not show, or would let reorder or split a line. */
+const INVISIBLE = /[\p{Cf}\p{Zl}\p{Zp}]/gu;
 
 const panicImport: ImportFactory = (ctx) => (ptr: number, len: number) => {
   throw new GuestPanic(readMessage(ctx, ptr, len));
