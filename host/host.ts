@@ -331,10 +331,10 @@ export class PluginHost {
     try {
       clampLimits({}, options.limits);
       checkPins(options);
+      return Promise.resolve(new PluginHost(options));
     } catch (e) {
       return Promise.reject(e);
     }
-    return Promise.resolve(new PluginHost(options));
   }
 
   #grantsFor(name: string): readonly Capability[] {

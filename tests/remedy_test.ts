@@ -306,6 +306,7 @@ Deno.test("remedy: a failing state store or event sink names the option to fix",
         throw new Error("sink gone");
       },
       events: { caps: ["user.created"] },
+      pins: { caps: file },
       onError: (e) => reported.push(e),
     });
     await host.load(file);
