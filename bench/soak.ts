@@ -108,13 +108,24 @@ await withTempDir(async (dir) => {
   let wrongExample = "";
   let unexpectedExample = "";
 
+  const reloadMs: number[] = [];
+  let reloadFailures = 0;
+  let reloadStage = "";
   async function reload(name: string): Promise<void> {
     reloading.add(name);
+    const started = performance.now();
     try {
+      reloadStage = `unload ${name}`;
       await host.unload(`soak-${name}`);
+      reloadStage = `load ${name}`;
       await host.load(files.get(name)!);
+      reloadStage = "";
+    } catch (e) {
+      reloadFailures++;
+      console.error(`reload of ${name} failed:`, e);
     } finally {
       reloading.delete(name);
+      reloadMs.push(Math.round(performance.now() - started));
     }
   }
   let reloads: Promise<void> = Promise.resolve();
@@ -171,7 +182,7 @@ await withTempDir(async (dir) => {
           threads: threads(),
           s: Math.round((performance.now() - t0) / 1000),
         });
-        console.log(JSON.stringify(samples.at(-1)));
+        console.log(JSON.stringify({ ...samples.at(-1), reloadStage }));
       }
     }
   }
@@ -217,6 +228,9 @@ await withTempDir(async (dir) => {
     wrongExample,
     unexpectedExample,
     closedDuringReload: counts.closedDuringReload,
+    reloads: reloadMs.length,
+    reloadFailures,
+    slowestReloadMs: Math.max(0, ...reloadMs),
     unboundDuringReload: counts.unboundDuringReload,
     byOutcome: counts.byOutcome,
     threadsBeforeHost: threadsBefore,
