@@ -19,6 +19,7 @@
 
 import { HookError } from "../abi/errors.ts";
 import { PluginHost } from "../host/host.ts";
+import { spinCountsForTests } from "../host/_instance.ts";
 import { withTempDir, writePlugin } from "../tests/_helpers.ts";
 
 function flag(name: string, fallback: number): number {
@@ -235,6 +236,7 @@ await withTempDir(async (dir) => {
     byOutcome: counts.byOutcome,
     threadsBeforeHost: threadsBefore,
     threadsAfterClose: threadsAfter,
+    spinCountersAfterClose: spinCountsForTests(),
     rssStartMiB: mib(rss0),
     rssEndMiB: mib(rssBeforeClose),
     rssGrowthMiB: mib(rssBeforeClose - rss0),
