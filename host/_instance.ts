@@ -70,6 +70,12 @@ export interface Transport {
   terminate(error: HookError): void;
   /** Test hook: makes the worker fail as a crash would. */
   crash(): void;
+  /**
+   * Whether the call in flight is already answered, waiting only to be
+   * collected (the host's event loop has not turned since): its deadline has
+   * not really passed.
+   */
+  answered(): boolean;
   /** Called once when the worker dies on its own (not by `terminate`). */
   onDeath: ((error: HookError) => void) | undefined;
 }
@@ -486,6 +492,12 @@ class WorkerTransport implements Transport {
       };
       this.#worker.postMessage(init);
     });
+  }
+
+  answered(): boolean {
+    const c = this.#ctrl;
+    return c !== undefined && this.#pending === PARKED &&
+      Atomics.load(c, Slot.state) === State.response;
   }
 
   /** Test hook: makes the worker throw an uncaught exception. */

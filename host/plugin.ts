@@ -665,6 +665,12 @@ export class Plugin implements PluginHandle {
       const now = performance.now();
       for (const s of this.#slots) {
         if (s.deadline <= now && s.transport !== undefined) {
+          if (s.transport.answered()) {
+            // Answered in time, but the event loop was busy and the timer ran
+            // first: the answer is collected in this turn. Look again later.
+            s.deadline = now + this.#timeoutMs;
+            continue;
+          }
           s.deadline = Infinity;
           s.transport.terminate(
             new HookError(

@@ -271,3 +271,21 @@ Deno.test("failed restarts count towards quarantine", async () => {
     await p.close();
   }
 });
+
+Deno.test("an answer already in the channel when a busy event loop runs the watchdog is not a timeout", async () => {
+  const p = await load("hostile/emit_loop", { granted: ["emit"], fuel: false, timeoutMs: 50 });
+  try {
+    const codes: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const call = p.callRaw("ok", "{}");
+      // The host thread is busy well past the deadline; the worker answers meanwhile.
+      const until = performance.now() + 150;
+      while (performance.now() < until) { /* busy */ }
+      codes.push(await code(call));
+    }
+    assert.deepEqual(codes, Array(10).fill("ok"));
+    assert.equal(p.stats.restarts, 0);
+  } finally {
+    await p.close();
+  }
+});
