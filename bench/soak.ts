@@ -112,8 +112,12 @@ await withTempDir(async (dir) => {
   const reloadMs: number[] = [];
   let reloadFailures = 0;
   let reloadStage = "";
+  /** Settles when the reload in progress does (callers of that plugin wait for it). */
+  let reloadDone: Promise<void> = Promise.resolve();
   async function reload(name: string): Promise<void> {
     reloading.add(name);
+    let done!: () => void;
+    reloadDone = new Promise((resolve) => done = resolve);
     const started = performance.now();
     try {
       reloadStage = `unload ${name}`;
@@ -127,6 +131,7 @@ await withTempDir(async (dir) => {
     } finally {
       reloading.delete(name);
       reloadMs.push(Math.round(performance.now() - started));
+      done();
     }
   }
   let reloads: Promise<void> = Promise.resolve();
@@ -160,6 +165,9 @@ await withTempDir(async (dir) => {
       counts.calls++;
       counts.byOutcome[outcome] = (counts.byOutcome[outcome] ?? 0) + 1;
       const reloadWindow = wasReloading || reloading.has(name);
+      // A call to an unloaded plugin answers at once, without an event-loop turn: callers
+      // would flood it and starve the reload. Each makes one such call, then waits.
+      if (reloading.has(name)) await reloadDone;
       if (outcome === "ok") {
         const text = typeof answer === "string" ? answer.trimEnd() : answer;
         if (text === `ok:${value}`) counts.ok++;
