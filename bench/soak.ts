@@ -165,9 +165,6 @@ await withTempDir(async (dir) => {
       counts.calls++;
       counts.byOutcome[outcome] = (counts.byOutcome[outcome] ?? 0) + 1;
       const reloadWindow = wasReloading || reloading.has(name);
-      // A call to an unloaded plugin answers at once, without an event-loop turn: callers
-      // would flood it and starve the reload. Each makes one such call, then waits.
-      if (reloading.has(name)) await reloadDone;
       if (outcome === "ok") {
         const text = typeof answer === "string" ? answer.trimEnd() : answer;
         if (text === `ok:${value}`) counts.ok++;
@@ -193,6 +190,9 @@ await withTempDir(async (dir) => {
         });
         console.log(JSON.stringify({ ...samples.at(-1), reloadStage }));
       }
+      // A call to an unloaded plugin answers at once, without an event-loop turn: callers
+      // would flood it and starve the reload. Each makes one such call, then waits.
+      if (reloading.has(name)) await reloadDone;
     }
   }
 
