@@ -166,6 +166,7 @@ if (import.meta.main) {
         const { wasm } = examplePaths(lang, kind);
         const out = check ? `${scratch}/${lang}-${kind}.wasm` : `${ROOT}${wasm}`;
         await buildExample(lang, kind, out, scratch);
+        if (!check) await Deno.chmod(out, 0o644);
         if (!check) {
           await pin(lang, kind);
           console.log(`built ${wasm}`);

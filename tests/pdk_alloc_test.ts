@@ -28,6 +28,7 @@ async function instantiate(lang: Lang, kind: ExampleKind): Promise<Exports> {
     await Deno.readFile(`${ROOT}${examplePaths(lang, kind).wasm}`),
   );
   const state = new Map<string, Uint8Array>();
+  // deno-lint-ignore prefer-const -- assigned once the instance exists; the imports close over it
   let ex!: Exports;
   const bytes = (p: number, n: number) => new Uint8Array(ex.memory.buffer, p >>> 0, n >>> 0);
   const key = (p: number, n: number) => new TextDecoder().decode(bytes(p, n));

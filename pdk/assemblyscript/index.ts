@@ -543,7 +543,7 @@ export function gn_alloc(size: usize): usize {
   return heap.alloc(size);
 }
 /** `gn_free`: gives back what gn_alloc returned (re-export it from your plugin). */
-export function gn_free(ptr: usize, size: usize): void {
+export function gn_free(ptr: usize, _size: usize): void {
   if (ptr != 0) heap.free(ptr);
 }
 
