@@ -18,16 +18,23 @@
 
 // ---- Host imports (raw) -----------------------------------------------------------------------
 
+@external("env", "gn_panic")
 declare function host_panic(ptr: usize, len: usize): void;
+@external("env", "gn_error_set")
 declare function host_error_set(ptr: usize, len: usize): void;
+@external("env", "gn_log")
 declare function host_log(level: i32, ptr: usize, len: usize): void;
+@external("env", "gn_time_ms")
 declare function host_time_ms(): i64;
+@external("env", "gn_state_get")
 declare function host_state_get(kp: usize, kl: usize): i64;
-
+@external("env", "gn_state_set")
 declare function host_state_set(kp: usize, kl: usize, vp: usize, vl: usize): i32;
+@external("env", "gn_state_del")
 declare function host_state_del(kp: usize, kl: usize): i32;
-
+@external("env", "gn_event_emit")
 declare function host_event_emit(np: usize, nl: usize, dp: usize, dl: usize): i32;
+@external("env", "gn_fuel_remaining")
 declare function host_fuel_remaining(): i64;
 
 // ---- Typed wrappers -----------------------------------------------------------------------------
