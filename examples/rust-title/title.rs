@@ -1,5 +1,5 @@
 //! Example plugin "rust-title" (gn PDK for Rust): filter title_case upper-cases the first ASCII
-//! letter of every word (a word starts after whitespace). Other values pass unchanged.
+//! letter of every word (a word starts after a space or a control character). Other values pass unchanged.
 //! Built by (from the repository root):
 //!   mkdir -p pdk/rust/target
 //!   /usr/bin/rustc --edition 2021 --crate-type rlib --crate-name gn_pdk --target wasm32-unknown-unknown -C opt-level=3 pdk/rust/src/lib.rs -o pdk/rust/target/libgn_pdk.rlib
@@ -19,7 +19,7 @@ fn title_case(value: Json, _args: &[Json]) -> gn_pdk::Result<Option<Json>> {
         if start {
             b.make_ascii_uppercase();
         }
-        start = matches!(c, b' ' | b'\t' | b'\n' | b'\r');
+        start = c <= b' '; // after a space or a control character
     }
     // Only ASCII bytes changed, so the text is still UTF-8.
     Ok(Some(Json::String(String::from_utf8(bytes).map_err(|_| "title_case: not UTF-8")?)))

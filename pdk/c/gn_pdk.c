@@ -115,12 +115,27 @@ static void buf_put(gn_buf *b, const char *s, uint32_t n) {
 static void buf_byte(gn_buf *b, char c) { buf_put(b, &c, 1); }
 static void buf_free(gn_buf *b) { gn_mfree(b->p); b->p = 0; b->len = b->cap = 0; }
 
+/* Nonzero when one of the 8 bytes of w is '"', '\\' or a control character (SWAR: strings are
+ * scanned a word at a time; a false hit can only follow a true one in the same word). */
+static inline uint64_t special8(uint64_t w) {
+  const uint64_t ones = 0x0101010101010101ull;
+  uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+  return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w)) & (ones * 0x80);
+}
+static inline uint64_t load8(const void *p) {
+  uint64_t w;
+  __builtin_memcpy(&w, p, 8);
+  return w;
+}
+
 static const char HEX[] = "0123456789abcdef";
 static void buf_json_string(gn_buf *b, const char *s, uint32_t n) {
   buf_reserve(b, n + 2);
   buf_byte(b, '"');
   uint32_t run = 0;
   for (uint32_t i = 0; i < n; i++) {
+    while (i + 8 <= n && !special8(load8(s + i))) i += 8;
+    if (i >= n) break;
     unsigned char c = (unsigned char)s[i];
     if (c >= 0x20 && c != '"' && c != '\\') continue;
     buf_put(b, s + run, i - run);
@@ -197,17 +212,25 @@ static int hex4(const unsigned char *p, uint32_t *out) {
 }
 
 static int read_string(gn_reader *r, gn_json *out) {
-  const unsigned char *s = ++r->p; /* after the quote */
+  const unsigned char *s = ++r->p, *end = r->end; /* after the quote */
   const unsigned char *q = s;
-  while (q < r->end && *q != '"') {
+  int escaped = 0;
+  for (;;) {
+    while (q + 8 <= end && !special8(load8(q))) q += 8;
+    if (q >= end) break;
+    if (*q == '"') break;
     if (*q < 0x20) { r->error = "a control character inside a string"; return 0; }
-    q += *q == '\\' ? 2 : 1;
+    if (*q == '\\') { escaped = 1; q += 2; } else q++;
   }
-  if (q >= r->end) { r->error = "an unterminated string"; return 0; }
+  if (q >= end) { r->error = "an unterminated string"; return 0; }
   char *t = gn_malloc((uint32_t)(q - s) + 1);
   if (!t) { r->error = "out of memory"; return 0; }
   uint32_t n = 0;
-  for (const unsigned char *p = s; p < q;) {
+  if (!escaped) {
+    n = (uint32_t)(q - s);
+    __builtin_memcpy(t, s, n);
+  }
+  for (const unsigned char *p = escaped ? s : q; p < q;) {
     if (*p != '\\') {
       const unsigned char *run = p;
       while (p < q && *p != '\\') p++;

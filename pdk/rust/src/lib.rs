@@ -217,18 +217,50 @@ impl Json {
     }
 }
 
+/// Nonzero when one of the 8 bytes of `w` is `"`, `\` or a control character (SWAR: strings
+/// are scanned a word at a time; a false hit can only follow a true one in the same word).
+#[inline(always)]
+fn special8(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let q = w ^ (ONES * b'"' as u64);
+    let b = w ^ (ONES * b'\\' as u64);
+    ((q.wrapping_sub(ONES) & !q) | (b.wrapping_sub(ONES) & !b) | (w.wrapping_sub(ONES * 0x20) & !w))
+        & (ONES * 0x80)
+}
+
+/// The index of the first byte at or after `i` that is `"`, `\` or a control character.
+#[inline(always)]
+fn skip_plain(bytes: &[u8], mut i: usize) -> usize {
+    while i + 8 <= bytes.len() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&bytes[i..i + 8]);
+        if special8(u64::from_le_bytes(w)) != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while i < bytes.len() && bytes[i] >= 0x20 && bytes[i] != b'"' && bytes[i] != b'\\' {
+        i += 1;
+    }
+    i
+}
+
 /// Appends `s` as a JSON string literal.
 pub fn write_string(s: &str, out: &mut String) {
     out.reserve(s.len() + 2);
     out.push('"');
     let bytes = s.as_bytes();
     let mut run = 0;
-    for (i, &c) in bytes.iter().enumerate() {
-        if c >= 0x20 && c != b'"' && c != b'\\' {
-            continue;
+    let mut i = 0;
+    loop {
+        i = skip_plain(bytes, i);
+        if i >= bytes.len() {
+            break;
         }
-        out.push_str(&s[run..i]);
-        run = i + 1;
+        let c = bytes[i];
+        i += 1;
+        out.push_str(&s[run..i - 1]);
+        run = i;
         match c {
             b'"' => out.push_str("\\\""),
             b'\\' => out.push_str("\\\\"),
@@ -388,9 +420,7 @@ impl<'a> Reader<'a> {
         let mut out = Vec::new();
         loop {
             let run = self.i;
-            while self.i < self.s.len() && self.s[self.i] != b'"' && self.s[self.i] != b'\\' && self.s[self.i] >= 0x20 {
-                self.i += 1;
-            }
+            self.i = skip_plain(self.s, self.i);
             if out.is_empty() && self.s.get(self.i) == Some(&b'"') {
                 let s = std::str::from_utf8(&self.s[run..self.i]).map_err(|_| format!("invalid UTF-8 at byte {run}"))?;
                 self.i += 1;
