@@ -17,10 +17,15 @@ import { digestOf } from "../tools/pin.ts";
 export const LANGS = ["as", "rust", "c"] as const;
 /** A PDK language. */
 export type Lang = typeof LANGS[number];
-/** An example: the title-case filter, the counting action, the guard. */
-export type ExampleKind = "title" | "count" | "guard";
+/**
+ * An example: the title-case filter, the counting action, the guard; or `kit`, the test plugin
+ * in `tests/pdk/<lang>-kit/` that calls every host-function wrapper and error path.
+ */
+export type ExampleKind = "title" | "count" | "guard" | "kit";
 /** The examples of every language. */
 export const KINDS: readonly ExampleKind[] = ["title", "count", "guard"];
+/** Everything built from PDK sources: the examples and the test kits. */
+export const BUILT: readonly ExampleKind[] = [...KINDS, "kit"];
 
 /** The pinned AssemblyScript compiler. */
 export const ASC_VERSION = "0.28.20";
@@ -35,10 +40,13 @@ export function exampleDir(lang: Lang, kind: ExampleKind): string {
   return `${lang}-${kind}`;
 }
 
-/** An example's source and module paths, relative to the repository root. */
-export function examplePaths(lang: Lang, kind: ExampleKind): { source: string; wasm: string } {
-  const dir = `examples/${exampleDir(lang, kind)}`;
-  return { source: `${dir}/${kind}.${SOURCE_EXT[lang]}`, wasm: `${dir}/${kind}.wasm` };
+/** An example's folder, source and module paths, relative to the repository root. */
+export function examplePaths(
+  lang: Lang,
+  kind: ExampleKind,
+): { dir: string; source: string; wasm: string } {
+  const dir = `${kind === "kit" ? "tests/pdk" : "examples"}/${exampleDir(lang, kind)}`;
+  return { dir, source: `${dir}/${kind}.${SOURCE_EXT[lang]}`, wasm: `${dir}/${kind}.wasm` };
 }
 
 async function run(cmd: string, args: string[], cwd: string): Promise<void> {
@@ -134,7 +142,7 @@ export async function buildExample(
       out,
     ], ROOT);
   } else {
-    const dir = `${ROOT}examples/${exampleDir(lang, kind)}`;
+    const dir = `${ROOT}${examplePaths(lang, kind).dir}`;
     await run(
       "npx",
       ["-y", "-p", `assemblyscript@${ASC_VERSION}`, "asc", `${kind}.ts`, "-o", out],
@@ -145,7 +153,7 @@ export async function buildExample(
 
 /** Writes the digest of the manifest's module into `plugin.toml`. */
 async function pin(lang: Lang, kind: ExampleKind): Promise<void> {
-  const file = `${ROOT}examples/${exampleDir(lang, kind)}/plugin.toml`;
+  const file = `${ROOT}${examplePaths(lang, kind).dir}/plugin.toml`;
   const digest = await digestOf(await Deno.readFile(`${ROOT}${examplePaths(lang, kind).wasm}`));
   const text = await Deno.readTextFile(file);
   await Deno.writeTextFile(file, text.replace(/^digest\s*=.*$/m, `digest = "${digest}"`));
@@ -162,7 +170,7 @@ if (import.meta.main) {
         console.error(`skipped ${lang}: its toolchain is not installed (see .ci/run)`);
         continue;
       }
-      for (const kind of KINDS) {
+      for (const kind of BUILT) {
         const { wasm } = examplePaths(lang, kind);
         const out = check ? `${scratch}/${lang}-${kind}.wasm` : `${ROOT}${wasm}`;
         await buildExample(lang, kind, out, scratch);

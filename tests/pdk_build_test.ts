@@ -2,7 +2,7 @@
 // Skipped (with the reason in its name) only where a toolchain is missing; under CI (CI=true,
 // where .ci/run installs them) a missing toolchain fails instead.
 import assert from "node:assert/strict";
-import { buildExample, exampleDir, examplePaths, KINDS, LANGS, toolchains } from "../pdk/build.ts";
+import { buildExample, BUILT, exampleDir, examplePaths, LANGS, toolchains } from "../pdk/build.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const have = await toolchains();
@@ -12,14 +12,14 @@ for (const lang of LANGS) {
   const missing = !have[lang];
   Deno.test({
     name: missing && !ci
-      ? `${lang} examples rebuild to the committed bytes (SKIPPED: the ${lang} toolchain is not installed; .ci/run installs it)`
-      : `${lang} examples rebuild to the committed bytes`,
+      ? `${lang} examples and test kit rebuild to the committed bytes (SKIPPED: the ${lang} toolchain is not installed; .ci/run installs it)`
+      : `${lang} examples and test kit rebuild to the committed bytes`,
     ignore: missing && !ci,
     async fn() {
       assert.ok(!missing, `the ${lang} toolchain is missing under CI: .ci/run must install it`);
       const scratch = await Deno.makeTempDir({ prefix: "gn-pdk-test-" });
       try {
-        for (const kind of KINDS) {
+        for (const kind of BUILT) {
           const out = `${scratch}/${exampleDir(lang, kind)}.wasm`;
           await buildExample(lang, kind, out, scratch);
           const fresh = await Deno.readFile(out);
