@@ -21,9 +21,11 @@ export type Lang = typeof LANGS[number];
  * An example: the title-case filter, the counting action, the guard; or `kit`, the test plugin
  * in `tests/pdk/<lang>-kit/` that calls every host-function wrapper and error path.
  */
-export type ExampleKind = "title" | "count" | "guard" | "kit";
+export type ExampleKind = Example | "kit";
+/** The examples proper: the title-case filter, the counting action, the guard. */
+export type Example = "title" | "count" | "guard";
 /** The examples of every language. */
-export const KINDS: readonly ExampleKind[] = ["title", "count", "guard"];
+export const KINDS: readonly Example[] = ["title", "count", "guard"];
 /** Everything built from PDK sources: the examples and the test kits. */
 export const BUILT: readonly ExampleKind[] = [...KINDS, "kit"];
 

@@ -4,6 +4,7 @@
 // functions its example calls.
 import assert from "node:assert/strict";
 import {
+  type Example,
   exampleDir,
   type ExampleKind,
   examplePaths,
@@ -66,12 +67,12 @@ function call(ex: Exports, name: Uint8Array, payload: Uint8Array, freeBodies = t
   ex.gn_free(np, name.length);
 }
 
-const HOOK: Record<ExampleKind, string> = {
+const HOOK: Record<Example, string> = {
   title: "title_case",
   count: "on_event",
   guard: "run_command",
 };
-function payloads(kind: ExampleKind): Uint8Array[] {
+function payloads(kind: Example): Uint8Array[] {
   const text = (n: number) => "abc defgh ij".repeat(Math.ceil(n / 12)).slice(0, n);
   const subjects = [text(100), `${text(1000)} rm -rf /`, `sudo ${text(20_000)}`, 'ünï "q" \\ ✓'];
   return subjects.map((s) =>
@@ -84,7 +85,7 @@ function payloads(kind: ExampleKind): Uint8Array[] {
 }
 
 /** Calls `n` times, mostly the small payload, every 50th a large one; returns memory sizes. */
-function drive(ex: Exports, kind: ExampleKind, n: number, freeBodies = true) {
+function drive(ex: Exports, kind: Example, n: number, freeBodies = true) {
   const name = enc.encode(HOOK[kind]);
   const ps = payloads(kind);
   const pick = (i: number) => ps[i % 50 === 49 ? 1 + (i / 50 | 0) % 3 : 0];

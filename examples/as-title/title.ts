@@ -8,14 +8,15 @@ export { gn_alloc, gn_free, gn_handle_hook } from "../../pdk/assemblyscript/inde
 function titleCase(value: Json, args: Array<Json>): Json | null {
   if (!value.isString()) return null; // not text: unchanged
   const s = value.str;
-  const codes = new Array<i32>(s.length);
+  const n = s.length;
+  const units = new StaticArray<u16>(n); // the UTF-16 code units of the answer
   let start = true;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    codes[i] = start && c >= 0x61 && c <= 0x7a ? c - 32 : c;
+  for (let i = 0; i < n; i++) {
+    const c = <u16>s.charCodeAt(i);
+    unchecked((units[i] = start && c >= 0x61 && c <= 0x7a ? c - 32 : c));
     start = c <= 0x20; // after a space or a control character
   }
-  return Json.string(String.fromCharCodes(codes));
+  return Json.string(String.UTF16.decodeUnsafe(changetype<usize>(units), n << 1));
 }
 
 filter("title_case", titleCase);

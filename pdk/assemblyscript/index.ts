@@ -147,10 +147,20 @@ export class Json {
   bool: bool = false;
   /** Kind.String: the string; Kind.Number: its JSON text. */
   str: string = "";
-  /** Kind.Array: the items; Kind.Object: the member values. */
-  items: Array<Json> = [];
-  /** Kind.Object: the member names. */
-  keys: Array<string> = [];
+  private _items: Array<Json> | null = null;
+  private _keys: Array<string> | null = null;
+  /** Kind.Array: the items; Kind.Object: the member values (made on first use). */
+  get items(): Array<Json> {
+    let a = this._items;
+    if (a === null) this._items = a = new Array<Json>();
+    return a;
+  }
+  /** Kind.Object: the member names (made on first use). */
+  get keys(): Array<string> {
+    let k = this._keys;
+    if (k === null) this._keys = k = new Array<string>();
+    return k;
+  }
 
   static null(): Json {
     return new Json();
@@ -326,38 +336,47 @@ class Reader {
   }
   /** The string whose opening quote is at `p`; null on error. */
   string(): string | null {
-    this.p++;
-    let run = this.p;
+    let p = this.p + 1;
+    const end = this.end;
+    let run = p;
+    let ascii = true; // the current run has no byte over 0x7f
     let parts: Array<string> | null = null;
     while (true) {
-      if (this.p >= this.end) {
+      while (p + 8 <= end) { // 8 plain ASCII bytes at a time
+        const w = load<u64>(p);
+        if ((special8(w) | (w & 0x8080808080808080)) != 0) break;
+        p += 8;
+      }
+      if (p >= end) {
         this.fail("an unterminated string");
         return null;
       }
-      const c = load<u8>(this.p);
+      const c = load<u8>(p);
       if (c == 0x22) {
-        const tail = String.UTF8.decodeUnsafe(run, this.p - run);
-        this.p++;
+        const tail = decodeRun(run, p - run, ascii);
+        this.p = p + 1;
         if (parts === null) return tail;
         parts.push(tail);
         return parts.join("");
       }
       if (c < 0x20) {
+        this.p = p;
         this.fail("a control character inside a string");
         return null;
       }
       if (c != 0x5c) {
-        this.p++;
+        if (c >= 0x80) ascii = false;
+        p++;
         continue;
       }
       if (parts === null) parts = new Array<string>();
-      parts.push(String.UTF8.decodeUnsafe(run, this.p - run));
-      this.p++;
-      if (this.p >= this.end) {
+      parts.push(decodeRun(run, p - run, ascii));
+      p++;
+      if (p >= end) {
         this.fail("an unterminated string");
         return null;
       }
-      const e = load<u8>(this.p++);
+      const e = load<u8>(p++);
       let unit: i32 = -1;
       if (e == 0x22 || e == 0x5c || e == 0x2f) unit = e;
       else if (e == 0x62) unit = 8;
@@ -365,15 +384,48 @@ class Reader {
       else if (e == 0x6e) unit = 10;
       else if (e == 0x72) unit = 13;
       else if (e == 0x74) unit = 9;
-      else if (e == 0x75) unit = this.hex4(); // surrogate halves pair up in UTF-16 by themselves
+      else if (e == 0x75) { // surrogate halves pair up in UTF-16 by themselves
+        this.p = p;
+        unit = this.hex4();
+        p = this.p;
+      }
       if (unit < 0) {
+        this.p = p;
         this.fail("a bad escape in a string");
         return null;
       }
       parts.push(String.fromCharCode(unit));
-      run = this.p;
+      run = p;
+      ascii = true;
     }
+    return null; // not reached: the loop returns
   }
+}
+
+/** Nonzero when one of the 8 bytes of `w` is a quote, a backslash or a control byte (SWAR). */
+// @ts-ignore: decorator
+@inline
+function special8(w: u64): u64 {
+  const ones: u64 = 0x0101010101010101;
+  const q = w ^ (ones * 0x22);
+  const b = w ^ (ones * 0x5c);
+  return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w)) & (ones * 0x80);
+}
+
+/** The string of the UTF-8 bytes `[ptr, ptr+len)`; plain ASCII is widened 4 bytes at a time. */
+function decodeRun(ptr: usize, len: usize, ascii: bool): string {
+  if (!ascii) return String.UTF8.decodeUnsafe(ptr, len);
+  const out = changetype<usize>(__new(len << 1, idof<string>()));
+  let i: usize = 0;
+  for (; i + 4 <= len; i += 4) {
+    const w = <u64>load<u32>(ptr + i);
+    store<u64>(
+      out + (i << 1),
+      (w & 0xff) | ((w & 0xff00) << 8) | ((w & 0xff0000) << 16) | ((w & 0xff000000) << 24),
+    );
+  }
+  for (; i < len; i++) store<u16>(out + (i << 1), load<u8>(ptr + i));
+  return changetype<string>(out);
 }
 
 /** A growable byte buffer in raw heap memory (its block becomes the answer's body). */
@@ -408,6 +460,24 @@ class Writer {
     const src = changetype<usize>(s);
     store<u8>(this.ptr + this.len++, 0x22);
     for (let i = 0; i < n; i++) {
+      while (i + 4 <= n) { // 4 plain ASCII units at a time, narrowed to 4 bytes
+        const w = load<u64>(src + (<usize> i << 1));
+        const q = w ^ 0x0022002200220022;
+        const b = w ^ 0x005c005c005c005c;
+        const lanes: u64 = 0x0001000100010001;
+        const special = (w & 0xff80ff80ff80ff80) |
+          ((((q - lanes) & ~q) | ((b - lanes) & ~b) | ((w - lanes * 0x20) & ~w)) &
+            0x8000800080008000);
+        if (special != 0) break;
+        store<u32>(
+          this.ptr + this.len,
+          <u32> ((w & 0xff) | ((w >> 8) & 0xff00) | ((w >> 16) & 0xff0000) |
+            ((w >> 24) & 0xff000000)),
+        );
+        this.len += 4;
+        i += 4;
+      }
+      if (i >= n) break;
       const c = <u32> load<u16>(src + (<usize> i << 1));
       let o = this.ptr + this.len;
       if (c < 0x80) {
