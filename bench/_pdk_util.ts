@@ -17,7 +17,7 @@ export async function loadExample(manifest: string, fuel: number): Promise<Plugi
     name: m.name,
     granted: m.capabilities,
     fuel,
-    memoryPages: 64,
+    memoryPages: 256,
     timeoutMs: 10_000,
     services: { ...defaultServices(m.name, new Set(m.capabilities)), log: () => {} },
   });
