@@ -51,8 +51,8 @@ export {
 } from "./host/manifest.ts";
 export type { HookBinding, LimitRequest, Manifest, PluginLimits } from "./host/manifest.ts";
 export type { PluginHandle, PluginStats } from "./host/plugin.ts";
-export type { IsolationInfo } from "./host/_instance.ts";
-export type { IsolationReport, ProbeOutcome } from "./workers/protocol.ts";
+export type { IsolationInfo } from "./host/_worker_boot.ts";
+export type { IsolationReport, ProbeOutcome } from "./channel/protocol.ts";
 export type { LogEntry, PluginEvent } from "./host/_services.ts";
 export { DEFAULT_STATE_QUOTAS, MemoryStateStore } from "./host/state.ts";
 export type { StateQuotas, StateStore } from "./host/state.ts";

@@ -7,14 +7,14 @@
 
 import { HookError } from "../abi/errors.ts";
 import { Status } from "../abi/status.ts";
+import type { StateChannel, WorkerReply } from "../channel/protocol.ts";
 import {
   STATE_HEADER_BYTES,
-  type StateChannel,
+  StateFound,
   StateOp,
   StateSlot,
   StateState,
-  type WorkerReply,
-} from "../workers/protocol.ts";
+} from "../channel/layout.ts";
 import {
   DEFAULT_STATE_QUOTAS,
   MemoryStateStore,
@@ -130,12 +130,12 @@ export class StateServer {
       switch (op) {
         case StateOp.get: {
           const v = await this.#store.get(this.#namespace, key);
-          if (v === undefined) status = 0;
+          if (v === undefined) status = StateFound.absent;
           else if (v.length > this.#quotas.maxValueBytes) status = Status.quota_exceeded;
           else {
             found = v;
             outLen = v.length;
-            status = 1;
+            status = StateFound.present;
           }
           break;
         }

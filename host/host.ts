@@ -22,7 +22,7 @@ import {
   readManifest,
 } from "./manifest.ts";
 import { Plugin, type PluginHandle } from "./plugin.ts";
-import { type IsolationInfo, SpareWorkers } from "./_instance.ts";
+import { type IsolationInfo, SpareWorkers } from "./_worker_boot.ts";
 import {
   consoleLog,
   type LogEntry,

@@ -20,14 +20,13 @@ import type { Capability } from "../abi/imports.ts";
 import { COST_MODEL_VERSION } from "../meter/mod.ts";
 import { type Prepared, prepareModule } from "./_prepare.ts";
 import { defaultServices, type PluginServices } from "./_services.ts";
+import type { CallOutcome, Transport } from "../channel/host_end.ts";
 import {
-  type CallOutcome,
   type InstanceSpec,
   type IsolationInfo,
   type SpareWorkers,
   startInstance,
-  type Transport,
-} from "./_instance.ts";
+} from "./_worker_boot.ts";
 
 /** Default payload and response caps: 1 MiB each (docs/abi.md#limits). */
 export const DEFAULT_CAP_BYTES: number = 1 << 20;

@@ -25,8 +25,14 @@ import {
   MAX_GUEST_MESSAGE_BYTES,
   readMessage,
 } from "./guest.ts";
-import type { InitMessage, StateChannel, WorkerReply } from "./protocol.ts";
-import { STATE_HEADER_BYTES, StateOp, StateSlot, StateState } from "./protocol.ts";
+import type { InitMessage, StateChannel, WorkerReply } from "../channel/protocol.ts";
+import {
+  STATE_HEADER_BYTES,
+  StateFound,
+  StateOp,
+  StateSlot,
+  StateState,
+} from "../channel/layout.ts";
 
 const strict = new TextDecoder("utf-8", { fatal: true });
 const LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -213,7 +219,7 @@ class StateClient {
     if (k < 0) return BigInt.asUintN(32, BigInt(Status.bad_payload));
     const status = this.#roundTrip(StateOp.get, k, 0);
     if (status < 0) return BigInt.asUintN(32, BigInt(status));
-    if (status === 0) return 0n; // absent
+    if (status === StateFound.absent) return 0n;
     const len = this.#ctrl[StateSlot.valueLen];
     if (len === 0) return 0n;
     // Copy out of the shared buffer before gn_alloc runs guest code.

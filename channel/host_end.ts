@@ -1,53 +1,23 @@
 /**
- * One plugin instance: a permission-less worker running the shim, and the
- * transport that carries calls to it. One call in flight at a time; the
- * caller (the pool) queues.
+ * The host end of the call channel: the transport that carries one plugin
+ * worker's calls, through the shared region when they fit (spinning or
+ * parking as `spin.ts` decides) and by message otherwise. One call in flight
+ * at a time; the caller (the pool) queues.
  *
  * @module
  */
 
 import { HookError, type HookErrorRecord } from "../abi/errors.ts";
+import { decodeUtf8 } from "../abi/utf8.ts";
 import type {
   CallMessage,
   InitMessage,
   IsolationReport,
   StateChannel,
   WorkerReply,
-} from "../workers/protocol.ts";
-import { missingPermission, remoteImportPossible, workerOptionsState } from "./_isolation.ts";
-import { deliver, type PluginServices } from "./_services.ts";
-import { decodeUtf8 } from "../abi/utf8.ts";
-import {
-  FUEL_BYTE,
-  HEADER_BYTES,
-  Result,
-  Slot,
-  SpinSlot,
-  State,
-} from "../workers/channel_layout.ts";
-
-/** Everything needed to start an instance of a plugin: the init message's fields, and more. */
-export interface InstanceSpec
-  extends Omit<InitMessage, "type" | "state" | "hostCallTimeoutMs" | "channel" | "cancel"> {
-  /** Deadline for spawning the worker and its self-test, in ms. */
-  bootTimeoutMs: number;
-  /** The embedder says Deno runs with `--unstable-worker-options`. */
-  unstableWorkerOptions: boolean;
-  /** Where log lines, events and state requests go. */
-  services?: PluginServices;
-  /** Per-call deadline, also the longest a state request may wait. */
-  timeoutMs: number;
-  /** Bytes of the shared call region; `0` uses postMessage only. */
-  channelBytes: number;
-}
-
-/** What an isolated instance reports about its sandbox. */
-export interface IsolationInfo extends IsolationReport {
-  /** How the worker-options feature is known to be on: seen in the config, or asserted by the embedder. */
-  workerOptions: "on" | "asserted";
-  /** Whether a permission-less worker could still import remote modules. */
-  remoteImport: boolean;
-}
+} from "./protocol.ts";
+import { FUEL_BYTE, HEADER_BYTES, Result, Slot, SpinSlot, State } from "./layout.ts";
+import { HostSpin, spinCounters, unanswered } from "./spin.ts";
 
 /** The answer of one call. */
 export interface CallOutcome {
@@ -80,274 +50,6 @@ export interface Transport {
   onDeath: ((error: HookError) => void) | undefined;
 }
 
-const WORKER_URL = new URL("../workers/plugin_worker.ts", import.meta.url);
-
-/** This package's folder when it is loaded from a path (the worker reads files all over it). */
-const PACKAGE_ROOT = WORKER_URL.protocol === "file:"
-  ? decodeURIComponent(new URL("../", WORKER_URL).pathname).replace(/\/$/, "")
-  : undefined;
-
-const HOW_TO_ENABLE =
-  'add "unstable": ["worker-options"] to deno.json (and allow reading it), or run Deno with --unstable-worker-options and pass { unstableWorkerOptions: true } to say so';
-
-let workerOptionsProven = false;
-
-function checkWorkerOptions(plugin: string, asserted: boolean): "on" | "asserted" {
-  if (workerOptionsProven) return "on";
-  const finding = workerOptionsState();
-  if (finding.state === "on") {
-    workerOptionsProven = true;
-    return "on";
-  }
-  if (asserted) return "asserted";
-  if (finding.unreadable !== undefined) {
-    throw new HookError(
-      "permission_required",
-      `Cannot start plugin "${plugin}": the host needs read permission on "${finding.unreadable}" to see whether it enables Deno's worker-options feature; run Deno with --allow-read=${finding.unreadable} (besides your plugin folders), or run it with --unstable-worker-options and pass { unstableWorkerOptions: true }`,
-      { plugin },
-    );
-  }
-  throw new HookError(
-    "isolation_unavailable",
-    `Cannot start plugin "${plugin}": Deno's worker-options feature is not shown to be on (${finding.detail}), and without it workers cannot be made permission-less; ${HOW_TO_ENABLE}`,
-    { plugin },
-  );
-}
-
-/**
- * Spawns a permission-less worker, proves its isolation, instantiates the
- * plugin in it and returns its transport.
- *
- * @param spec The plugin and its limits.
- * @returns The started instance's transport and isolation report.
- * @throws {HookError} `isolation_unavailable`, `timeout`, or the plugin's
- *   start-up failure (`trapped`, `fuel_exhausted`, `abi_version`, …).
- */
-export async function startInstance(
-  spec: InstanceSpec,
-  spares?: SpareWorkers,
-): Promise<{ transport: Transport; isolation: IsolationInfo }> {
-  const workerOptions = checkWorkerOptions(spec.plugin, spec.unstableWorkerOptions);
-  const booted = spares !== undefined
-    ? await spares.take(spec.plugin)
-    : await bootWorker(spec.plugin, spec.bootTimeoutMs);
-  const state = spec.services?.state?.channel();
-  const channel = spec.channelBytes > 0
-    ? { buffer: new SharedArrayBuffer(HEADER_BYTES + spec.channelBytes), spin: spinBudget() }
-    : undefined;
-  const cancel = new SharedArrayBuffer(4);
-  const transport = new WorkerTransport(
-    booted.worker,
-    spec.plugin,
-    spec.services,
-    state,
-    channel?.buffer,
-    cancel,
-  );
-  const {
-    bootTimeoutMs: _b,
-    unstableWorkerOptions: _u,
-    services: _s,
-    timeoutMs,
-    channelBytes: _c,
-    ...rest
-  } = spec;
-  const init: InitMessage = {
-    ...rest,
-    type: "init",
-    state,
-    hostCallTimeoutMs: timeoutMs,
-    channel,
-    cancel,
-  };
-  try {
-    await transport.init(init, spec.timeoutMs);
-    spares?.refill();
-    return {
-      transport,
-      isolation: {
-        ...booted.isolation,
-        workerOptions,
-        remoteImport: remoteImportPossible(WORKER_URL),
-      },
-    };
-  } catch (e) {
-    transport.terminate(e as HookError);
-    throw e;
-  }
-}
-
-/** A worker that has started and passed its isolation self-test, not yet given a plugin. */
-export interface BootedWorker {
-  worker: Worker;
-  isolation: IsolationReport;
-  /** Set when the worker failed while waiting to be used. */
-  failed: boolean;
-}
-
-/**
- * Spawns a permission-less worker and waits for its isolation self-test.
- *
- * @throws {HookError} `isolation_unavailable` when the worker is not
- *   isolated or cannot be created; `timeout` past `bootTimeoutMs`.
- */
-export function bootWorker(plugin: string, bootTimeoutMs: number): Promise<BootedWorker> {
-  let worker: Worker;
-  try {
-    worker = new Worker(WORKER_URL, {
-      type: "module",
-      name: `gn:${plugin}`,
-      deno: { permissions: "none" },
-    });
-  } catch (cause) {
-    return Promise.reject(
-      new HookError(
-        "isolation_unavailable",
-        `Cannot start plugin "${plugin}": Deno refused a permission-less worker (${HOW_TO_ENABLE})`,
-        { plugin, cause },
-      ),
-    );
-  }
-  return new Promise((resolve, reject) => {
-    const fail = (error: HookError) => {
-      clearTimeout(timer);
-      worker.terminate();
-      reject(error);
-    };
-    const timer = setTimeout(
-      () =>
-        fail(
-          new HookError(
-            "timeout",
-            `Cannot start plugin "${plugin}": spawning its worker took longer than ${bootTimeoutMs} ms`,
-            { plugin },
-          ),
-        ),
-      bootTimeoutMs,
-    );
-    worker.onerror = (e: ErrorEvent) => {
-      e.preventDefault();
-      // Deno loads a worker's modules with the host's own permissions.
-      const missing = missingPermission(e.message, PACKAGE_ROOT);
-      fail(
-        missing !== undefined
-          ? new HookError(
-            "permission_required",
-            `Cannot start plugin "${plugin}": the host needs ${missing.name} permission on "${missing.target}" to load its plugin worker (${WORKER_URL.href}); run Deno with ${missing.flag}`,
-            { plugin },
-          )
-          : new HookError(
-            "worker_crashed",
-            `Worker of plugin "${plugin}" failed to start: ${e.message}`,
-            { plugin },
-          ),
-      );
-    };
-    worker.onmessage = (e: MessageEvent<WorkerReply>) => {
-      if (e.data.type !== "booted") return;
-      clearTimeout(timer);
-      const isolation = e.data.isolation;
-      const allowed = Object.entries(isolation.probes).filter(([, v]) => v !== "denied");
-      if (allowed.length > 0) {
-        fail(
-          new HookError(
-            "isolation_unavailable",
-            `Cannot start plugin "${plugin}": its worker is not isolated (${
-              allowed.map(([k, v]) => `${k}: ${v}`).join(", ")
-            })`,
-            { plugin },
-          ),
-        );
-        return;
-      }
-      worker.onmessage = null;
-      const booted: BootedWorker = { worker, isolation, failed: false };
-      // Until a transport takes it over, a failure of the idle worker must not
-      // reach the host's global error handler (which would end the process).
-      worker.onerror = (e: ErrorEvent) => {
-        e.preventDefault();
-        booted.failed = true;
-        worker.terminate();
-      };
-      resolve(booted);
-    };
-  });
-}
-
-/**
- * Workers booted ahead of need, so starting a plugin (or replacing a worker
- * after a timeout or crash) does not pay for spawning one and its self-test.
- */
-export class SpareWorkers {
-  readonly #size: number;
-  readonly #bootTimeoutMs: number;
-  readonly #ready: Promise<BootedWorker | undefined>[] = [];
-  #closed = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-
-  /**
-   * @param size How many booted workers to keep ready.
-   * @param bootTimeoutMs Deadline of each boot.
-   */
-  constructor(size: number, bootTimeoutMs: number) {
-    this.#size = size;
-    this.#bootTimeoutMs = bootTimeoutMs;
-  }
-
-  #refill(): void {
-    while (!this.#closed && this.#ready.length < this.#size) {
-      // A spare that fails to boot is dropped; take() then boots one itself.
-      this.#ready.push(bootWorker("spare", this.#bootTimeoutMs).catch(() => undefined));
-    }
-  }
-
-  /**
-   * A booted worker: a spare when one is ready, else a fresh one. The spare is
-   * replaced by {@linkcode SpareWorkers.refill}, once the caller's instance
-   * is up, so the replacement's boot does not compete with its start.
-   */
-  async take(plugin: string): Promise<BootedWorker> {
-    const spare = this.#ready.shift();
-    const w = spare === undefined ? undefined : await spare;
-    return w !== undefined && !w.failed ? w : await bootWorker(plugin, this.#bootTimeoutMs);
-  }
-
-  /**
-   * Boots spares until `size` are ready, soon but not now: `new Worker()`
-   * blocks the calling thread for 10–15 ms, so it waits for a quiet moment
-   * rather than delaying the answer the caller is about to ask for.
-   */
-  refill(delayMs = 50): void {
-    if (this.#closed || this.#timer !== undefined || this.#ready.length >= this.#size) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#refill();
-    }, delayMs);
-  }
-
-  /**
-   * Terminates the spares booted so far (and a pending refill), but stays
-   * usable: a later {@linkcode SpareWorkers.take} boots a worker itself.
-   * Called when no plugin is loaded, so that an idle host keeps no worker
-   * alive (a worker keeps the Deno process running).
-   */
-  async release(): Promise<void> {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    const all = this.#ready.splice(0);
-    for (const w of await Promise.all(all)) w?.worker.terminate();
-  }
-
-  /** Terminates the spares. */
-  async close(): Promise<void> {
-    this.#closed = true;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    const all = this.#ready.splice(0);
-    for (const w of await Promise.all(all)) w?.worker.terminate();
-  }
-}
-
 type Pending = {
   resolve(outcome: CallOutcome): void;
   reject(error: HookError): void;
@@ -355,54 +57,6 @@ type Pending = {
 
 /** The pending mark of a parked shared call: `terminate()` wakes it through the channel. */
 const PARKED: Pending = { resolve: () => {}, reject: () => {} };
-
-let spinShared: SharedArrayBuffer | undefined;
-let spinView: Int32Array | undefined;
-
-/** The process-wide spinner budget: at most (cores − 1) workers spin at once. */
-export function spinBudget(): SharedArrayBuffer {
-  if (spinShared === undefined) {
-    spinShared = new SharedArrayBuffer(16);
-    spinView = new Int32Array(spinShared);
-    const cores = typeof navigator === "undefined" ? 2 : navigator.hardwareConcurrency ?? 2;
-    Atomics.store(spinView, SpinSlot.limit, Math.max(0, cores - 1));
-  }
-  return spinShared;
-}
-
-function spinCounters(): Int32Array {
-  spinBudget();
-  return spinView!;
-}
-
-/**
- * Test hook: the process-wide spinner counters (workers spinning, requests
- * waiting to be picked up). Both are 0 whenever no call is in flight.
- */
-export function spinCountsForTests(): { spinning: number; waiting: number } {
-  const v = spinCounters();
-  return {
-    spinning: Atomics.load(v, SpinSlot.spinning),
-    waiting: Atomics.load(v, SpinSlot.waiting),
-  };
-}
-
-/** Whether a shared call is still with the worker: not yet picked up, or running. */
-function unanswered(state: number): boolean {
-  return state === State.request || state === State.running;
-}
-
-/** Calls in flight on shared channels, process-wide: the host spins only when it is alone. */
-let sharedInFlight = 0;
-
-/** Longest the host thread spins for an answer before it parks, in ms. */
-const MAX_HOST_SPIN_MS = 0.5;
-
-/** Cap of one wake-up sample, in ms: a longer wait is the worker's slowness, not the wake's. */
-const MAX_WAKE_MS = 1;
-
-/** Hand-over time added to the host's spin budget, in ms. */
-const SPIN_SLACK_MS = 0.01;
 
 const encoder = new TextEncoder();
 
@@ -420,12 +74,28 @@ function decodeShared(region: Uint8Array, len: number): string {
   return decodeUtf8(scratch.subarray(0, len));
 }
 
+/** Options of {@linkcode WorkerTransport}. */
+export interface WorkerTransportOptions {
+  /** A booted worker. */
+  worker: Worker;
+  /** The plugin name, for errors. */
+  plugin: string;
+  /** Takes a service message (log, event, state); `true` when it was one. */
+  service: (m: WorkerReply) => boolean;
+  /** The state channel, when `state` is granted. */
+  state?: StateChannel;
+  /** The shared call region, when calls may go through it. */
+  channel?: SharedArrayBuffer;
+  /** The i32 the host sets to 1 when it abandons the worker. */
+  cancel: SharedArrayBuffer;
+}
+
 /**
  * The transport to one worker: calls go through the shared-memory channel
  * when there is one (and the request and answer fit its region), otherwise
  * by postMessage; service messages (log, event, state) always by message.
  */
-class WorkerTransport implements Transport {
+export class WorkerTransport implements Transport {
   readonly #worker: Worker;
   readonly #plugin: string;
   #pending: Pending | undefined;
@@ -448,19 +118,12 @@ class WorkerTransport implements Transport {
   #bigBody: ((body: Uint8Array) => void) | undefined;
   /** A body of the current call that arrived before the host looked for it. */
   #earlyBody: Uint8Array | undefined;
-  /** Smoothed time the worker takes to serve a call, in ms (what it reports). */
-  #computeMs = 0.005;
-  /** Smoothed cost of parking an exchange, in ms (see {@linkcode WorkerTransport.#measureWake}). */
-  #wakeMs = 0;
+  /** The spin policy of the shared channel. */
+  readonly #hostSpin: HostSpin | undefined;
 
-  constructor(
-    worker: Worker,
-    plugin: string,
-    services: PluginServices | undefined,
-    state: StateChannel | undefined,
-    channel: SharedArrayBuffer | undefined,
-    cancel: SharedArrayBuffer,
-  ) {
+  /** @param options The worker, its plugin, its channels and where service messages go. */
+  constructor(options: WorkerTransportOptions) {
+    const { worker, plugin, service, state, channel, cancel } = options;
     this.#worker = worker;
     this.#cancel = new Int32Array(cancel);
     this.#plugin = plugin;
@@ -469,10 +132,11 @@ class WorkerTransport implements Transport {
       this.#ctrl = new Int32Array(channel, 0, HEADER_BYTES / 4);
       this.#fuel = new BigInt64Array(channel, FUEL_BYTE, 1);
       this.#region = new Uint8Array(channel, HEADER_BYTES);
+      this.#hostSpin = new HostSpin(this.#ctrl);
     }
     worker.onmessage = (e: MessageEvent<WorkerReply>) => {
       const m = e.data;
-      if (deliver(plugin, m, services, state)) {
+      if (service(m)) {
         if (m.type !== "state") {
           this.#services++;
           const w = this.#servicesWaiter;
@@ -600,8 +264,7 @@ class WorkerTransport implements Transport {
     c[Slot.seq] = this.#seq;
     Atomics.add(spinCounters(), SpinSlot.waiting, 1);
     Atomics.store(c, Slot.state, State.request);
-    if (Atomics.load(c, Slot.workerParked) === 1) Atomics.notify(c, Slot.state);
-    else if (sharedInFlight === 0 && this.#spin(c)) return this.#collect(hook);
+    if (this.#hostSpin!.spin()) return this.#collect(hook);
     return this.#park(hook);
   }
 
@@ -609,9 +272,8 @@ class WorkerTransport implements Transport {
   async #park(hook: string): Promise<CallOutcome> {
     const c = this.#ctrl!;
     this.#pending = PARKED;
-    // A call parked alone measures the wake-up; others also measure queueing.
-    const t0 = sharedInFlight === 0 ? performance.now() : -1;
-    sharedInFlight++;
+    const t0 = this.#hostSpin!.parked();
+    let answered = false;
     try {
       for (let s = Atomics.load(c, Slot.state); unanswered(s); s = Atomics.load(c, Slot.state)) {
         Atomics.store(c, Slot.hostParked, 1);
@@ -621,31 +283,18 @@ class WorkerTransport implements Transport {
         Atomics.store(c, Slot.hostParked, 0);
       }
       if (this.#dead !== undefined) throw this.#dead;
-      if (t0 >= 0 && sharedInFlight === 1) {
-        this.#measureWake(performance.now() - t0 - c[Slot.computeNs] / 1e6);
-      }
+      answered = true;
     } finally {
-      sharedInFlight--;
+      this.#hostSpin!.unparked(t0, answered);
       if (this.#pending === PARKED) this.#pending = undefined;
     }
     return this.#collect(hook);
   }
 
-  /**
-   * Keeps a smoothed figure of what parking costs (a parked exchange's time
-   * beyond the worker's own), and tells the worker: its spin budget.
-   */
-  #measureWake(ms: number): void {
-    if (!(ms > 0)) return;
-    const sample = Math.min(ms, MAX_WAKE_MS);
-    this.#wakeMs = this.#wakeMs === 0 ? sample : this.#wakeMs * 0.9 + sample * 0.1;
-    this.#ctrl![Slot.wakeNs] = Math.round(this.#wakeMs * 1e6);
-  }
-
   /** Reads the answer out of the region and frees the channel; async only for what follows by message. */
   #collect(hook: string): CallOutcome | Promise<CallOutcome> {
     const c = this.#ctrl!;
-    this.#computeMs = this.#computeMs * 0.8 + (c[Slot.computeNs] / 1e6) * 0.2;
+    this.#hostSpin!.answered();
     const result = c[Slot.result];
     const len = c[Slot.bodyLen];
     const fuel = c[Slot.hasFuel] === 1 ? this.#fuel![0] : undefined;
@@ -766,26 +415,6 @@ class WorkerTransport implements Transport {
       `Hook "${hook}" answered a bad body: body is not valid UTF-8`,
       { plugin: this.#plugin, hook, cause },
     );
-  }
-
-  /**
-   * Spins on the answer while that pays: only when the worker was awake to
-   * take the request (it spins only while its spins keep catching requests,
-   * which they do only from another core), when no other shared call is in
-   * flight (the event loop has nothing else to do), and for about twice the
-   * time the worker usually takes, plus a little for the hand-over.
-   */
-  #spin(c: Int32Array): boolean {
-    const budget = 2 * this.#computeMs + SPIN_SLACK_MS;
-    if (budget > MAX_HOST_SPIN_MS) return false;
-    let until = -1; // set at the first check: most spins end before it
-    for (let i = 1; unanswered(Atomics.load(c, Slot.state)); i++) {
-      if ((i & 63) !== 0) continue;
-      const now = performance.now();
-      if (until < 0) until = now + budget;
-      else if (now >= until) return false;
-    }
-    return true;
   }
 
   #onReply(r: WorkerReply): void {

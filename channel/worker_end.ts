@@ -1,18 +1,46 @@
 /**
  * The worker end of the shared-memory call channel: a loop that serves
- * requests written into the shared region, spinning briefly after each
- * answer when that pays and a spinner slot is free, and otherwise parking on
- * `Atomics.wait` (an idle plugin burns no CPU).
+ * requests written into the shared region, spinning after each answer when
+ * `spin.ts` says it pays, and otherwise parking on `Atomics.wait` (an idle
+ * plugin burns no CPU). It runs whatever {@linkcode ChannelGuest} it is
+ * given (the worker's guest).
  *
  * @module
  */
 
 import { HookError } from "../abi/errors.ts";
-import type { Guest } from "./guest.ts";
-import { FUEL_BYTE, HEADER_BYTES, Result, Slot, SpinSlot, State } from "./channel_layout.ts";
+import { FUEL_BYTE, HEADER_BYTES, Result, Slot, State } from "./layout.ts";
+import { WorkerSpin } from "./spin.ts";
 
-/** Longest a worker spins waiting for the next request, in ms. */
-const MAX_SPIN_MS = 0.5;
+/** What the channel's worker end runs: one hook call at a time. */
+export interface ChannelGuest {
+  /**
+   * Runs one hook call.
+   *
+   * @param hook The hook name.
+   * @param payload The envelope's bytes.
+   * @param read Takes the body (while it is still in guest memory).
+   * @returns What `read` returned, or `null` for no body.
+   * @throws {HookError} The call's failure.
+   */
+  call<R>(hook: string, payload: Uint8Array, read: (body: Uint8Array) => R): R | null;
+  /** Fuel the last call used, when metered. */
+  readonly lastFuelUsed: bigint | undefined;
+}
+
+/** Options of {@linkcode ChannelServer}. */
+export interface ChannelServerOptions {
+  /** The shared call region. */
+  buffer: SharedArrayBuffer;
+  /** The process-wide spinner budget. */
+  spin: SharedArrayBuffer;
+  /** What runs the calls. */
+  guest: ChannelGuest;
+  /** Service messages (log, event) posted so far. */
+  messages: () => number;
+  /** Posts a message to the host. */
+  post: (m: unknown, transfer?: Transferable[]) => void;
+}
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -22,32 +50,18 @@ export class ChannelServer {
   readonly #ctrl: Int32Array;
   readonly #region: Uint8Array;
   readonly #fuel: BigInt64Array;
-  readonly #spin: Int32Array;
-  readonly #guest: Guest;
+  readonly #spin: WorkerSpin;
+  readonly #guest: ChannelGuest;
   readonly #messages: () => number;
   readonly #post: (m: unknown, transfer?: Transferable[]) => void;
-  /** Smoothed gap between an answer and the next request, in ms. */
-  #gap = 0.05;
-  /** When the last sampled call was answered. */
-  #answeredAt = 0;
-  /** The next pick-up closes a gap sample. */
-  #gapOpen = false;
-  #calls = 0;
-  /** Smoothed share of spins that caught the next request (0..1). */
-  #hitRate = 1;
-  #spins = 0;
 
-  constructor(
-    buffer: SharedArrayBuffer,
-    spin: SharedArrayBuffer,
-    guest: Guest,
-    messages: () => number,
-    post: (m: unknown, transfer?: Transferable[]) => void,
-  ) {
+  /** @param options The channel, the spinner budget, the guest and the message sink. */
+  constructor(options: ChannelServerOptions) {
+    const { buffer, spin, guest, messages, post } = options;
     this.#ctrl = new Int32Array(buffer, 0, HEADER_BYTES / 4);
     this.#fuel = new BigInt64Array(buffer, FUEL_BYTE, 1);
     this.#region = new Uint8Array(buffer, HEADER_BYTES);
-    this.#spin = new Int32Array(spin);
+    this.#spin = new WorkerSpin(this.#ctrl, spin);
     this.#guest = guest;
     this.#messages = messages;
     this.#post = post;
@@ -72,62 +86,10 @@ export class ChannelServer {
         return;
       }
       if (s === State.closed) return;
-      if (this.#spinFor(s)) continue;
+      if (this.#spin.spinFor(s)) continue;
       Atomics.store(c, Slot.workerParked, 1);
       Atomics.wait(c, Slot.state, s);
       Atomics.store(c, Slot.workerParked, 0);
-    }
-  }
-
-  /**
-   * Spins while the state is `s`, within the budget; `true` when it changed.
-   * Spinning only pays while host and worker run on different cores; when
-   * spins keep missing (a shared core, a slow caller) the worker stops
-   * spinning and parks at once, probing again every 32nd time.
-   */
-  #spinFor(s: number): boolean {
-    if (s !== State.response && s !== State.idle) return false;
-    if (this.#gap > MAX_SPIN_MS) return false;
-    // A probe spins for twice the usual gap only: on a shared core it stalls
-    // the host for its whole length.
-    const probing = this.#hitRate < 0.5;
-    if (probing && (++this.#spins & 31) !== 0) return false;
-    // Spin for twice the usual gap, or as long as a wake-up would cost.
-    const budget = Math.min(
-      MAX_SPIN_MS,
-      probing ? 2 * this.#gap : Math.max(2 * this.#gap, this.#ctrl[Slot.wakeNs] / 1e6),
-    );
-    const sp = this.#spin;
-    if (Atomics.load(sp, SpinSlot.waiting) > 0) return false; // another worker needs a core
-    if (Atomics.add(sp, SpinSlot.spinning, 1) >= Atomics.load(sp, SpinSlot.limit)) {
-      Atomics.sub(sp, SpinSlot.spinning, 1);
-      return false;
-    }
-    try {
-      const c = this.#ctrl;
-      let i = 0;
-      let othersWaiting = false;
-      let until = -1; // set at the first check: most spins end before it
-      for (let st: number = s; st === s || st === State.idle; st = Atomics.load(c, Slot.state)) {
-        if ((++i & 63) !== 0) continue;
-        // A request waits to be picked up: ours (about to show: the host counts
-        // it just before it publishes it) or another worker's, seen twice in a
-        // row: then yield the core to it.
-        if (Atomics.load(sp, SpinSlot.waiting) > 0) {
-          if (othersWaiting) return false;
-          othersWaiting = true;
-        } else othersWaiting = false;
-        const now = performance.now();
-        if (until < 0) until = now + budget;
-        else if (now >= until) {
-          this.#hitRate *= 0.8;
-          return false;
-        }
-      }
-      this.#hitRate = this.#hitRate * 0.8 + 0.2;
-      return true;
-    } finally {
-      Atomics.sub(sp, SpinSlot.spinning, 1);
     }
   }
 
@@ -181,19 +143,11 @@ export class ChannelServer {
     if (Atomics.compareExchange(c, Slot.state, State.request, State.running) !== State.request) {
       return;
     }
-    Atomics.sub(this.#spin, SpinSlot.waiting, 1);
+    const t0 = this.#spin.pickedUp();
     const region = this.#region;
     const nameLen = c[Slot.nameLen];
     const payloadLen = c[Slot.payloadLen];
     const seq = c[Slot.seq];
-    // Timing is sampled (every 4th call, and the gap after it): a clock read
-    // costs 0.15 µs, a tenth of a small call.
-    const sampled = (++this.#calls & 3) === 0;
-    const t0 = sampled || this.#gapOpen ? performance.now() : 0;
-    if (this.#gapOpen) {
-      this.#gap = this.#gap * 0.7 + Math.min(t0 - this.#answeredAt, 10) * 0.3;
-      this.#gapOpen = false;
-    }
     const hook = this.#hookName(region, nameLen);
     let result: number = Result.none;
     let len = 0;
@@ -236,12 +190,7 @@ export class ChannelServer {
     c[Slot.result] = result;
     c[Slot.bodyLen] = len;
     c[Slot.messages] = this.#messages();
-    if (sampled) {
-      const t1 = performance.now();
-      c[Slot.computeNs] = Math.min(0x7fff_ffff, Math.round((t1 - t0) * 1e6));
-      this.#answeredAt = t1;
-      this.#gapOpen = true;
-    }
+    this.#spin.answered(t0);
     // Never over `closed`: a host that gave up on this call (timeout, close)
     // has closed the channel, and the serve loop then leaves.
     if (
