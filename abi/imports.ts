@@ -29,10 +29,26 @@ export const CAPABILITIES: readonly ["log", "clock", "state", "emit", "fuel"] = 
 /** One of {@linkcode CAPABILITIES}. */
 export type Capability = typeof CAPABILITIES[number];
 
+/**
+ * The name of every host import: the worker's implementation table is keyed
+ * by it, so an import in {@linkcode HOST_IMPORTS} without an implementation
+ * is a type error.
+ */
+export type HostImportName =
+  | "gn_panic"
+  | "gn_error_set"
+  | "gn_log"
+  | "gn_time_ms"
+  | "gn_state_get"
+  | "gn_state_set"
+  | "gn_state_del"
+  | "gn_event_emit"
+  | "gn_fuel_remaining";
+
 /** One host import: its name in module `"env"`, signature and granting token. */
 export interface HostImportSpec {
   /** The import name in module `"env"`. */
-  name: string;
+  name: HostImportName;
   /** The exact signature. */
   type: FuncType;
   /** The token that grants it; `null` for the always-granted imports. */
@@ -41,7 +57,7 @@ export interface HostImportSpec {
 
 const sig = (params: ValType[], results: ValType[] = []): FuncType => ({ params, results });
 
-/** The host import table, docs/abi.md#host-imports. */
+/** The host import table, docs/abi.md#host-imports: one row per {@linkcode HostImportName}. */
 export const HOST_IMPORTS: readonly HostImportSpec[] = [
   { name: "gn_panic", type: sig(["i32", "i32"]), token: null },
   { name: "gn_error_set", type: sig(["i32", "i32"]), token: null },
@@ -70,3 +86,21 @@ export const ABI_VERSION_EXPORT: { name: string; type: FuncType } = {
   name: "gn_abi_version",
   type: sig([], ["i32"]),
 };
+
+/**
+ * Names of the exports the fuel meter adds to a module (`meter/`) and the
+ * worker calls: the counter's getter and setter, and the start function the
+ * meter moved out of the start section.
+ */
+export const FUEL_EXPORTS: {
+  readonly get: "__gn_fuel_get";
+  readonly set: "__gn_fuel_set";
+  readonly start: "__gn_start";
+} = Object.freeze({
+  get: "__gn_fuel_get",
+  set: "__gn_fuel_set",
+  start: "__gn_start",
+});
+
+/** The prefix reserved for what the host adds to a module: a module using it is refused. */
+export const RESERVED_PREFIX = "__gn_";

@@ -19,6 +19,7 @@ import {
   type Capability,
   HOST_IMPORT_MODULE,
   HOST_IMPORTS,
+  type HostImportSpec,
   REQUIRED_EXPORTS,
 } from "./imports.ts";
 
@@ -120,7 +121,7 @@ export function checkModule(bytes: Uint8Array, options: CheckModuleOptions): Mod
     if (abiVersion !== undefined) assertAbiVersion(abiVersion, plugin);
   }
   const imports: string[] = [];
-  const specs = new Map(HOST_IMPORTS.map((s) => [s.name, s]));
+  const specs = new Map<string, HostImportSpec>(HOST_IMPORTS.map((s) => [s.name, s]));
   for (const imp of info.imports) {
     const where = `"${imp.module}"."${imp.name}"`;
     if (imp.module !== HOST_IMPORT_MODULE) {

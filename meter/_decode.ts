@@ -9,6 +9,7 @@
 
 import { ByteReader, readHeader } from "../abi/_wasm_reader.ts";
 import { HookError } from "../abi/errors.ts";
+import { RESERVED_PREFIX } from "../abi/imports.ts";
 import { readRefType, readValType, skipConstExpr, unknown, unsupported } from "./_code.ts";
 
 /** One section of the input, by byte range. */
@@ -109,9 +110,6 @@ export const SECTION_RANK: Readonly<Record<number, number>> = {
   10: 12, // code
   11: 13, // data
 };
-
-/** The prefix reserved for names the meter adds. */
-export const RESERVED_PREFIX = "__gn_";
 
 const RESERVED_BYTES = new TextEncoder().encode(RESERVED_PREFIX);
 

@@ -23,13 +23,7 @@ import {
   type Strategy,
 } from "./_instrument.ts";
 import { COSTS } from "./costs.ts";
-
-/** The names of the exports the meter adds. */
-export const EXPORT_NAMES = {
-  get: "__gn_fuel_get",
-  set: "__gn_fuel_set",
-  start: "__gn_start",
-} as const;
+import { FUEL_EXPORTS } from "../abi/imports.ts";
 
 /** Where the appended items live. */
 export interface Layout extends InstrumentContext {
@@ -291,14 +285,14 @@ export function assemble(
     }
     {
       const w = new ByteWriter();
-      w.name(EXPORT_NAMES.get);
+      w.name(FUEL_EXPORTS.get);
       w.byte(0x00);
       w.u32(layout.fuelGet);
-      w.name(EXPORT_NAMES.set);
+      w.name(FUEL_EXPORTS.set);
       w.byte(0x00);
       w.u32(layout.fuelSet);
       if (hasStart) {
-        w.name(EXPORT_NAMES.start);
+        w.name(FUEL_EXPORTS.start);
         w.byte(0x00);
         w.u32(m.start!);
       }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { EXPORT_NAMES } from "./_encode.ts";
+import { FUEL_EXPORTS as NAMES } from "../abi/imports.ts";
 import { meterWith } from "./_meter.ts";
 
 /** Options of {@linkcode meter}. */
@@ -108,7 +108,7 @@ export const FUEL_EXPORTS: {
   readonly get: "__gn_fuel_get";
   readonly set: "__gn_fuel_set";
   readonly start: "__gn_start";
-} = Object.freeze({ ...EXPORT_NAMES });
+} = NAMES;
 
 /**
  * Rewrites a WebAssembly module for the host: checks it against the feature

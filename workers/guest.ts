@@ -10,15 +10,13 @@
  */
 
 import { HookError, type HookErrorCode } from "../abi/errors.ts";
-import { codeForStatus } from "../abi/status.ts";
+import { codeForStatus, Status } from "../abi/status.ts";
 import { decodeUtf8 } from "../abi/utf8.ts";
+import { FUEL_EXPORTS } from "../abi/imports.ts";
+import { unpack } from "../abi/packed.ts";
 
-/** Names of the exports the fuel instrumenter adds (see `meter/`). */
-export const METER_EXPORTS = {
-  get: "__gn_fuel_get",
-  set: "__gn_fuel_set",
-  start: "__gn_start",
-} as const;
+const FUEL_GET = FUEL_EXPORTS.get;
+const FUEL_SET = FUEL_EXPORTS.set;
 
 /** Thrown by `gn_panic` to unwind the guest; becomes `trapped`. */
 export class GuestPanic extends Error {
@@ -33,8 +31,6 @@ export const MAX_GUEST_MESSAGE_BYTES = 4096;
 
 const lossy = new TextDecoder("utf-8", { fatal: false });
 const encoder = new TextEncoder();
-/** Scratch for unpacking i64 results into halves without BigInt arithmetic. */
-const packedView = new DataView(new ArrayBuffer(8));
 
 /** What a host import sees of the call it runs in. */
 export interface GuestContext {
@@ -96,9 +92,9 @@ interface Exports {
   gn_free(ptr: number, size: number): void;
   gn_handle_hook(namePtr: number, nameLen: number, payloadPtr: number, payloadLen: number): bigint;
   gn_abi_version?: () => number;
-  __gn_fuel_get?: () => bigint;
-  __gn_fuel_set?: (fuel: bigint) => void;
-  __gn_start?: () => void;
+  [FUEL_EXPORTS.get]?: () => bigint;
+  [FUEL_EXPORTS.set]?: (fuel: bigint) => void;
+  [FUEL_EXPORTS.start]?: () => void;
 }
 
 /** Codes after which an instance is discarded and re-instantiated. */
@@ -189,10 +185,10 @@ export class Guest {
     try {
       const instance = new WebAssembly.Instance(this.#module, { env });
       next = instance.exports as unknown as Exports;
-      const start = next.__gn_start;
+      const start = next[FUEL_EXPORTS.start];
       if (start !== undefined) {
         const fuel = this.#options.fuel;
-        if (fuel !== undefined && next.__gn_fuel_set !== undefined) next.__gn_fuel_set(fuel);
+        if (fuel !== undefined && next[FUEL_SET] !== undefined) next[FUEL_SET](fuel);
         // Host imports called by the start function see the instance starting.
         this.#starting = next;
         start();
@@ -242,13 +238,13 @@ export class Guest {
         mem.set(data, ptr);
         return ptr;
       },
-      fuelLeft: () => x().__gn_fuel_get?.(),
+      fuelLeft: () => x()[FUEL_GET]?.(),
     };
   }
 
   #setFuel(): void {
-    if (this.#options.fuel !== undefined && this.#exports.__gn_fuel_set !== undefined) {
-      this.#exports.__gn_fuel_set(this.#options.fuel);
+    if (this.#options.fuel !== undefined && this.#exports[FUEL_SET] !== undefined) {
+      this.#exports[FUEL_SET](this.#options.fuel);
     }
   }
 
@@ -354,8 +350,8 @@ export class Guest {
       // Error paths: free what is still held, best effort (the instance may be recycled).
       if (payloadPtr !== 0) this.#free(payloadPtr, payload.length);
       if (namePtr !== 0) this.#free(namePtr, name.length);
-      if (fuelBefore !== undefined && x.__gn_fuel_get !== undefined) {
-        this.lastFuelUsed = fuelBefore - x.__gn_fuel_get();
+      if (fuelBefore !== undefined && x[FUEL_GET] !== undefined) {
+        this.lastFuelUsed = fuelBefore - x[FUEL_GET]();
       }
       this.#hook = undefined;
       if (
@@ -366,9 +362,7 @@ export class Guest {
 
   #answer<R>(packed: bigint, hook: string, read: (body: Uint8Array) => R): R | null {
     const plugin = this.#options.plugin;
-    packedView.setBigInt64(0, packed, true);
-    const ptr = packedView.getUint32(4, true);
-    const len = packedView.getInt32(0, true);
+    const { ptr, len } = unpack(packed);
     if (len === 0) return null;
     if (len < 0) {
       if (ptr !== 0) {
@@ -432,7 +426,7 @@ export class Guest {
       throw new HookError(
         "out_of_memory",
         `Cannot call hook "${hook}": gn_alloc(${size}) for the ${what} returned 0 (out of memory); send less, or raise \`memory_pages\` under \`[limits]\` in plugin.toml (the host clamps it to its limits.memoryPages ceiling)`,
-        { plugin, hook, status: -2 },
+        { plugin, hook, status: Status.out_of_memory },
       );
     }
     if (ptr + size > this.#exports.memory.buffer.byteLength) {
@@ -472,7 +466,7 @@ export class Guest {
     const plugin = this.#options.plugin;
     if (cause instanceof HookError) return cause;
     const where = hook === undefined ? "start-up" : `hook "${hook}"`;
-    const left = exports?.__gn_fuel_get?.();
+    const left = exports?.[FUEL_GET]?.();
     if (left !== undefined && left < 0n) {
       const budget = this.#options.fuel;
       return new HookError(
@@ -491,7 +485,7 @@ export class Guest {
       return new HookError("trapped", `Plugin panicked in ${where}: ${cause.message}`, {
         plugin,
         hook,
-        status: -5,
+        status: Status.trapped,
         cause,
       });
     }
@@ -499,14 +493,14 @@ export class Guest {
       return new HookError("trapped", `Plugin trapped in ${where}: ${cause.message}`, {
         plugin,
         hook,
-        status: -5,
+        status: Status.trapped,
         cause,
       });
     }
     return new HookError(
       "trapped",
       `Plugin failed in ${where}: ${cause instanceof Error ? cause.message : String(cause)}`,
-      { plugin, hook, status: -5, cause },
+      { plugin, hook, status: Status.trapped, cause },
     );
   }
 }
