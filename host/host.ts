@@ -20,7 +20,7 @@ import {
   type LoadedManifest,
   type PluginLimits,
   readManifest,
-} from "./manifest.ts";
+} from "./manifest/mod.ts";
 import { Plugin, type PluginHandle } from "./plugin.ts";
 import { type IsolationInfo, SpareWorkers } from "./_worker_boot.ts";
 import {

@@ -8,7 +8,7 @@
 
 import { HookError, type HookErrorCode } from "../abi/errors.ts";
 import type { HookKind } from "../abi/envelope.ts";
-import { checkGrants, clampLimits, readManifest } from "../host/manifest.ts";
+import { checkGrants, clampLimits, readManifest } from "../host/manifest/mod.ts";
 import { Plugin } from "../host/plugin.ts";
 import { defaultServices } from "../host/_services.ts";
 

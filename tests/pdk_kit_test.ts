@@ -4,7 +4,7 @@
 // guard's modify verdict; echo checks that JSON round-trips through each PDK's reader and writer.
 import assert from "node:assert/strict";
 import { HookError } from "../abi/errors.ts";
-import { readManifest } from "../host/manifest.ts";
+import { readManifest } from "../host/manifest/mod.ts";
 import { Plugin } from "../host/plugin.ts";
 import { defaultServices, type LogEntry, type PluginEvent } from "../host/_services.ts";
 import { examplePaths, LANGS } from "../pdk/build.ts";

@@ -1,17 +1,17 @@
 /**
  * Writes `plugin.schema.json` at the repository root from the manifest's zod
- * schema. Run it after changing `host/manifest.ts`:
+ * schema. Run it after changing `host/manifest/`:
  *
  * ```sh
  * deno run --allow-write=plugin.schema.json tools/gen_schema.ts
  * ```
  *
- * `host/manifest_test.ts` fails while the committed file is stale.
+ * `host/manifest/manifest_test.ts` fails while the committed file is stale.
  *
  * @module
  */
 
-import { manifestJsonSchema } from "../host/manifest.ts";
+import { manifestJsonSchema } from "../host/manifest/mod.ts";
 
 /** Where the schema is written: the repository root, whatever the working directory. */
 const SCHEMA_URL: URL = new URL("../plugin.schema.json", import.meta.url);
