@@ -13,15 +13,15 @@ import { HookError } from "../abi/errors.ts";
 import type { Capability } from "../abi/imports.ts";
 import { HookBus, type HookKind, type MetricsSink, type Verdict } from "./bus.ts";
 import {
-  checkGrants,
   clampLimits,
   type HookBinding,
   type LimitRequest,
   type LoadedManifest,
   type PluginLimits,
-  readManifest,
 } from "./manifest/mod.ts";
-import { Plugin, type PluginHandle } from "./plugin.ts";
+import { readManifest, startPlugin } from "./pipeline.ts";
+import { DEFAULTS } from "./config.ts";
+import type { Plugin, PluginHandle } from "./plugin.ts";
 import { type IsolationInfo, SpareWorkers } from "./_worker_boot.ts";
 import {
   consoleLog,
@@ -221,10 +221,10 @@ export class PluginHost {
       ? undefined
       : new Map(Object.entries(options.hooks));
     this.#store = options.state ?? new MemoryStateStore();
-    const spares = options.spareWorkers ?? 1;
+    const spares = options.spareWorkers ?? DEFAULTS.spareWorkers;
     // Spares are booted once a plugin has started (see startInstance), not
     // here: a worker keeps the process alive, and a host with no plugin must not.
-    this.#spares = spares > 0 ? new SpareWorkers(spares, 10_000) : undefined;
+    this.#spares = spares > 0 ? new SpareWorkers(spares, DEFAULTS.bootTimeoutMs) : undefined;
     this.#quotas = { ...DEFAULT_STATE_QUOTAS, ...options.stateQuotas };
     const g = options.grants;
     this.#grants = g === undefined || Array.isArray(g)
@@ -403,33 +403,27 @@ export class PluginHost {
     this.#loading.add(name);
     try {
       const identity = await this.#identify(loaded);
-      const allowed = this.#grantsFor(name);
-      checkGrants(manifest, file, { granted: allowed, declaredHooks: this.#declared });
-      this.#checkKinds(manifest.hooks, name, file);
-      const limits = clampLimits(manifest.limits, this.#options.limits);
-      const plugin = await Plugin.load(loaded.bytes, {
-        name,
-        granted: manifest.capabilities,
-        maxPayloadBytes: this.#options.maxPayloadBytes,
-        maxResponseBytes: this.#options.maxResponseBytes,
-        timeoutMs: limits.timeoutMs,
-        fuel: limits.fuel,
-        memoryPages: limits.memoryPages,
-        tableElements: limits.tableElements,
-        guestBytes: this.#options.maxGuestBytes,
-        digest: manifest.digest,
-        moduleCache: this.#modules,
-        instances: limits.instances,
-        quarantineAfter: this.#options.quarantineAfter,
-        quarantineWindowMs: this.#options.quarantineWindowMs,
-        unstableWorkerOptions: this.#options.unstableWorkerOptions,
-        onQuarantine: (e) => this.#report(e),
-        services: this.#services(name, identity, manifest.capabilities),
-        events: this.#events.get(name) ?? [],
-        maxEventsPerCall: this.#options.maxEventsPerCall,
-        maxLogsPerCall: this.#options.maxLogsPerCall,
-        channelBytes: this.#options.channelBytes,
-        spares: this.#spares,
+      const { plugin, limits } = await startPlugin(loaded, {
+        granted: this.#grantsFor(name),
+        declaredHooks: this.#declared,
+        ceilings: this.#options.limits,
+        check: (m) => this.#checkKinds(m.hooks, name, file),
+        plugin: {
+          maxPayloadBytes: this.#options.maxPayloadBytes,
+          maxResponseBytes: this.#options.maxResponseBytes,
+          guestBytes: this.#options.maxGuestBytes,
+          moduleCache: this.#modules,
+          quarantineAfter: this.#options.quarantineAfter,
+          quarantineWindowMs: this.#options.quarantineWindowMs,
+          unstableWorkerOptions: this.#options.unstableWorkerOptions,
+          onQuarantine: (e) => this.#report(e),
+          services: this.#services(name, identity, manifest.capabilities),
+          events: this.#events.get(name) ?? [],
+          maxEventsPerCall: this.#options.maxEventsPerCall,
+          maxLogsPerCall: this.#options.maxLogsPerCall,
+          channelBytes: this.#options.channelBytes,
+          spares: this.#spares,
+        },
       });
       this.#trimCache();
       if (this.#closed) {

@@ -8,9 +8,8 @@
 
 import { HookError, type HookErrorCode } from "../abi/errors.ts";
 import type { HookKind } from "../abi/envelope.ts";
-import { checkGrants, clampLimits, readManifest } from "../host/manifest/mod.ts";
-import { Plugin } from "../host/plugin.ts";
-import { defaultServices } from "../host/_services.ts";
+import type { Plugin } from "../host/plugin.ts";
+import { readManifest, startPlugin } from "../host/pipeline.ts";
 
 /** What a requirement expects of one call. */
 export type Expectation =
@@ -191,18 +190,16 @@ export async function checkConformance(
   try {
     const loaded = await readManifest(manifest);
     const m = loaded.manifest;
-    checkGrants(m, loaded.file, { granted: m.capabilities });
-    const limits = clampLimits(m.limits);
-    plugin = await Plugin.load(loaded.bytes, {
-      name: m.name,
+    // Every capability the plugin declares is granted: the suite checks the
+    // plugin's answers, not a host's policy.
+    ({ plugin } = await startPlugin(loaded, {
       granted: m.capabilities,
-      fuel: limits.fuel,
-      memoryPages: limits.memoryPages,
-      timeoutMs: limits.timeoutMs,
-      quarantineAfter: Number.MAX_SAFE_INTEGER,
-      unstableWorkerOptions: options.unstableWorkerOptions,
-      services: { ...defaultServices(m.name, new Set(m.capabilities)), log: () => {} },
-    });
+      log: () => {},
+      plugin: {
+        quarantineAfter: Number.MAX_SAFE_INTEGER,
+        unstableWorkerOptions: options.unstableWorkerOptions,
+      },
+    }));
     results.push({ id: "GN-LOAD-1", ok: true, detail: `loaded ${m.name} ${m.version}` });
     try {
       for (const req of REQUIREMENTS) {
