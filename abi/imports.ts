@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { FuncType, ValType } from "./_wasm_reader.ts";
+import type { FuncType, ValType } from "../wasm/reader.ts";
 
 /**
  * Every capability token a manifest can declare (docs/abi.md#host-imports), in table order.

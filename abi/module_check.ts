@@ -13,7 +13,7 @@ import {
   readModuleInfo,
   sameFuncType,
   WasmFormatError,
-} from "./_wasm_reader.ts";
+} from "../wasm/reader.ts";
 import {
   ABI_VERSION_EXPORT,
   type Capability,

@@ -1,12 +1,12 @@
 /**
- * Byte-level primitives the meter needs beyond `abi/_wasm_reader.ts`: signed
+ * Byte-level primitives the meter needs beyond `wasm/reader.ts`: signed
  * LEB128 reading (the shared {@linkcode ByteReader} only reads unsigned
  * integers) and a growable writer with LEB128 encoders.
  *
  * @module
  */
 
-import type { ByteReader } from "../abi/_wasm_reader.ts";
+import type { ByteReader } from "../wasm/reader.ts";
 
 /**
  * Reads a signed LEB128 integer of at most `bits` bits (33 for block types)

@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { ByteReader } from "../abi/_wasm_reader.ts";
+import type { ByteReader } from "../wasm/reader.ts";
 import { HookError } from "../abi/errors.ts";
 import { readSigned, skipSigned } from "./_bytes.ts";
 

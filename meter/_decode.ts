@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ByteReader, readHeader } from "../abi/_wasm_reader.ts";
+import { ByteReader, readHeader } from "../wasm/reader.ts";
 import { HookError } from "../abi/errors.ts";
 import { RESERVED_PREFIX } from "../abi/imports.ts";
 import { readRefType, readValType, skipConstExpr, unknown, unsupported } from "./_code.ts";

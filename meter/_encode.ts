@@ -10,7 +10,7 @@
  * @module
  */
 
-import { ByteReader } from "../abi/_wasm_reader.ts";
+import { ByteReader } from "../wasm/reader.ts";
 import { ByteWriter } from "./_bytes.ts";
 import type { GuestPlan } from "./_budget.ts";
 import { type LimitsInfo, type ParsedModule, SECTION_RANK, type SectionRef } from "./_decode.ts";

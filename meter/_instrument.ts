@@ -45,7 +45,7 @@
  * @module
  */
 
-import { ByteReader } from "../abi/_wasm_reader.ts";
+import { ByteReader } from "../wasm/reader.ts";
 import type { ByteWriter } from "./_bytes.ts";
 import {
   type Instr,

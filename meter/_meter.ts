@@ -6,7 +6,7 @@
  * @module
  */
 
-import { WasmFormatError } from "../abi/_wasm_reader.ts";
+import { WasmFormatError } from "../wasm/reader.ts";
 import { HookError } from "../abi/errors.ts";
 import { DEFAULT_GUEST_EXTRA_BYTES, GUEST_COSTS, planGuestMemory } from "./_budget.ts";
 import { parseModule } from "./_decode.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ByteReader } from "../abi/_wasm_reader.ts";
+import { ByteReader } from "../wasm/reader.ts";
 import { ByteWriter } from "./_bytes.ts";
 import {
   K_BLOCK,

@@ -1,7 +1,9 @@
 /**
- * A small reader for the WebAssembly binary format: just the sections the
- * host needs to check a module against the gn ABI before it is instantiated
- * (types, imports, functions, tables, memories, exports). Pure; no Deno APIs.
+ * The WebAssembly binary reader, in a leaf folder (it imports nothing): the
+ * byte cursor with LEB128 decoding and the header check that the meter
+ * builds on, and {@linkcode readModuleInfo}, the sections the host needs to
+ * check a module against the gn ABI before it is instantiated (types,
+ * imports, functions, tables, memories, exports). Pure; no Deno APIs.
  *
  * The JavaScript API (`WebAssembly.Module.imports/exports`) gives names and
  * kinds but no signatures, so we read them from the bytes.
