@@ -56,6 +56,20 @@ export interface PluginServices {
   state?: StateServer;
 }
 
+/** Options of {@linkcode StateServer}. */
+export interface StateServerOptions {
+  /** The plugin, for messages. */
+  plugin: string;
+  /** The store behind the `state` capability. */
+  store: StateStore;
+  /** Quotas on the plugin's state. */
+  quotas: StateQuotas;
+  /** Receives a failure of the store. */
+  onError: (e: HookError) => void;
+  /** Where the plugin's state lives in the store (its identity). @default {plugin} */
+  namespace?: string;
+}
+
 /**
  * Serves state requests from one plugin's worker channels against a store,
  * with quotas. The plugin's state lives under `namespace` (its identity, not
@@ -73,18 +87,13 @@ export class StateServer {
   /** The last request sequence number taken up, per channel. */
   readonly #served = new WeakMap<SharedArrayBuffer, number>();
 
-  constructor(
-    plugin: string,
-    store: StateStore,
-    quotas: StateQuotas,
-    onError: (e: HookError) => void,
-    namespace: string = plugin,
-  ) {
-    this.#plugin = plugin;
-    this.#namespace = namespace;
-    this.#store = store;
-    this.#quotas = quotas;
-    this.#onError = onError;
+  /** @param options The plugin, its store, quotas, error sink and namespace. */
+  constructor(options: StateServerOptions) {
+    this.#plugin = options.plugin;
+    this.#namespace = options.namespace ?? options.plugin;
+    this.#store = options.store;
+    this.#quotas = options.quotas;
+    this.#onError = options.onError;
   }
 
   /** Runs `write` after every write queued before it (a per-plugin lock). */
@@ -249,7 +258,12 @@ export function defaultServices(plugin: string, granted: ReadonlySet<string>): P
     log: consoleLog,
     event: () => {},
     state: granted.has("state")
-      ? new StateServer(plugin, new MemoryStateStore(), DEFAULT_STATE_QUOTAS, () => {})
+      ? new StateServer({
+        plugin,
+        store: new MemoryStateStore(),
+        quotas: DEFAULT_STATE_QUOTAS,
+        onError: () => {},
+      })
       : undefined,
   };
 }

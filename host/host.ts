@@ -267,7 +267,13 @@ export class PluginHost {
         }
       },
       state: capabilities.includes("state")
-        ? new StateServer(name, this.#store, this.#quotas, (e) => this.#report(e), identity)
+        ? new StateServer({
+          plugin: name,
+          store: this.#store,
+          quotas: this.#quotas,
+          onError: (e) => this.#report(e),
+          namespace: identity,
+        })
         : undefined,
     };
   }

@@ -195,7 +195,12 @@ Deno.test("state reads under an async store with spurious wake-ups: every value 
       store.channels.push(new Int32Array(ch.buffer, 0, 8));
       return ch;
     }
-  })("state-kv", store, { ...DEFAULT_STATE_QUOTAS, maxKeys: 10_000 }, () => {});
+  })({
+    plugin: "state-kv",
+    store,
+    quotas: { ...DEFAULT_STATE_QUOTAS, maxKeys: 10_000 },
+    onError: () => {},
+  });
   const p = await load("state_kv", {
     granted: ["state"],
     instances: 4,
