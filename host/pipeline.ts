@@ -74,11 +74,8 @@ export async function startPlugin(
     services,
     name,
     granted: manifest.capabilities,
-    timeoutMs: limits.timeoutMs,
-    fuel: limits.fuel,
-    memoryPages: limits.memoryPages,
-    tableElements: limits.tableElements,
-    instances: limits.instances,
+    // Every limit is a plugin option of the same name.
+    ...limits,
     digest: manifest.digest,
   });
   return { plugin, limits };
