@@ -5,7 +5,8 @@
  * {@linkcode PluginLimits} type, the zod shape of `[limits]` (and so the JSON
  * Schema), the key mapping, {@linkcode DEFAULT_LIMITS},
  * {@linkcode HOST_CEILINGS} and the messages of {@linkcode clampLimits} all
- * derive from it: a new limit is one row (and whatever uses it).
+ * derive from it: a new limit is one row (its name in {@linkcode LimitName} and
+ * its row; the compiler asks for both), and whatever uses it.
  *
  * @module
  */
@@ -27,6 +28,12 @@ interface LimitRow {
 }
 
 /**
+ * The name of a limit (camelCase): the key of its row in the limits table,
+ * which must have a row for each (the compiler checks both ways).
+ */
+export type LimitName = "memoryPages" | "tableElements" | "fuel" | "timeoutMs" | "instances";
+
+/**
  * The limits table (ranges: WebAssembly's 65536-page address space, V8's
  * largest table (10 million elements), the largest delay a timer takes
  * (2^31-1 ms), and safe integers otherwise).
@@ -38,7 +45,7 @@ interface LimitRow {
  * of `funcref` slots), 1 billion fuel per call (about a second of guest
  * work), 1000 ms per call, four instances per plugin.
  */
-const LIMITS = {
+const LIMITS: Readonly<Record<LimitName, LimitRow>> = {
   /** Linear memory ceiling in 64 KiB WebAssembly pages (`memory_pages`). */
   memoryPages: {
     key: "memory_pages",
@@ -85,10 +92,7 @@ const LIMITS = {
     ceiling: 4,
     description: "Requested number of concurrent instances; clamped to the host's ceiling.",
   },
-} as const satisfies Record<string, LimitRow>;
-
-/** The name of a limit (camelCase), a row of the limits table. */
-export type LimitName = keyof typeof LIMITS;
+};
 
 /**
  * Resolved resource limits of one plugin, after {@linkcode clampLimits}: one
@@ -102,7 +106,7 @@ export type PluginLimits = { readonly [K in LimitName]: number };
 export type LimitRequest = Partial<PluginLimits>;
 
 /** The limit names, in table order. */
-export const LIMIT_NAMES: readonly LimitName[] = Object.keys(LIMITS) as LimitName[];
+const LIMIT_NAMES: readonly LimitName[] = Object.keys(LIMITS) as LimitName[];
 
 function column(pick: (row: LimitRow) => number): Readonly<PluginLimits> {
   const out = {} as { -readonly [K in LimitName]: number };
