@@ -7,13 +7,8 @@
  */
 
 import { HookError } from "./errors.ts";
-import {
-  formatFuncType,
-  type ModuleInfo,
-  readModuleInfo,
-  sameFuncType,
-  WasmFormatError,
-} from "../wasm/reader.ts";
+import { formatFuncType, sameFuncType } from "../wasm/reader.ts";
+import { bodyOf, type ParsedModule } from "../wasm/module.ts";
 import {
   ABI_VERSION_EXPORT,
   type Capability,
@@ -25,8 +20,6 @@ import {
 
 /** What {@linkcode checkModule} found out. */
 export interface ModuleReport {
-  /** The parsed sections. */
-  info: ModuleInfo;
   /** The names of the `env` imports the module uses. */
   imports: string[];
   /**
@@ -47,29 +40,19 @@ export interface CheckModuleOptions {
 }
 
 /**
- * Checks module bytes before instantiation: well-formed, the required exports
- * with their exact signatures, `gn_abi_version` (when constant), and every
- * import covered by the granted tokens with the exact signature.
+ * Checks a module before instantiation, from what the one module reader
+ * (`wasm/module.ts`) read: the required exports with their exact
+ * signatures, `gn_abi_version` (when constant), and every import covered by
+ * the granted tokens with the exact signature.
  *
- * @param bytes The module bytes.
+ * @param info The parsed module.
  * @param options The plugin name and its granted tokens.
- * @returns What was read.
- * @throws {HookError} `invalid_module`, `missing_export`, `abi_version` or
+ * @returns The imports and ABI version found.
+ * @throws {HookError} `missing_export`, `abi_version` or
  *   `capability_denied`, naming the plugin and the export or import.
  */
-export function checkModule(bytes: Uint8Array, options: CheckModuleOptions): ModuleReport {
+export function checkModule(info: ParsedModule, options: CheckModuleOptions): ModuleReport {
   const { plugin, granted } = options;
-  let info: ModuleInfo;
-  try {
-    info = readModuleInfo(bytes);
-  } catch (cause) {
-    if (!(cause instanceof WasmFormatError)) throw cause;
-    throw new HookError(
-      "invalid_module",
-      `Cannot load plugin "${plugin}": not a valid WebAssembly module: ${cause.message}`,
-      { plugin, cause },
-    );
-  }
   const exports = new Map(info.exports.map((e) => [e.name, e]));
   for (const req of REQUIRED_EXPORTS) {
     const e = exports.get(req.name);
@@ -117,7 +100,7 @@ export function checkModule(bytes: Uint8Array, options: CheckModuleOptions): Mod
         { plugin },
       );
     }
-    abiVersion = constantI32Body(info.codeBodies[v.index - info.importedFuncs]);
+    abiVersion = constantI32Body(bodyOf(info, v.index));
     if (abiVersion !== undefined) assertAbiVersion(abiVersion, plugin);
   }
   const imports: string[] = [];
@@ -165,7 +148,7 @@ export function checkModule(bytes: Uint8Array, options: CheckModuleOptions): Mod
     }
     imports.push(imp.name);
   }
-  return { info, imports, abiVersion, hasAbiVersionExport: v !== undefined };
+  return { imports, abiVersion, hasAbiVersionExport: v !== undefined };
 }
 
 /**

@@ -13,8 +13,13 @@
 import { ByteReader } from "../wasm/reader.ts";
 import { ByteWriter } from "./_bytes.ts";
 import type { GuestPlan } from "./_budget.ts";
-import { type LimitsInfo, type ParsedModule, SECTION_RANK, type SectionRef } from "./_decode.ts";
-import { newInstr } from "./_code.ts";
+import {
+  type LimitsInfo,
+  type ParsedModule,
+  SECTION_RANK,
+  type SectionRef,
+} from "../wasm/module.ts";
+import { newInstr } from "../wasm/code.ts";
 import {
   checkBody,
   instrumentBody,

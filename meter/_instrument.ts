@@ -71,7 +71,7 @@ import {
   readInstr,
   readValType,
   unknown,
-} from "./_code.ts";
+} from "../wasm/code.ts";
 import { COSTS } from "./costs.ts";
 
 /**

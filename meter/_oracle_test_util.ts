@@ -25,8 +25,8 @@ import {
   newInstr,
   readInstr,
   readValType,
-} from "./_code.ts";
-import { parseModule } from "./_decode.ts";
+} from "../wasm/code.ts";
+import { parseModule } from "../wasm/module.ts";
 import { planGuestMemory } from "./_budget.ts";
 import { assemble, layoutOf, sizePrefixed } from "./_encode.ts";
 import { COSTS } from "./costs.ts";

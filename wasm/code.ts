@@ -1,7 +1,8 @@
 /**
- * The instruction decoder of the meter: reads one instruction, skips its
- * immediates exactly, classifies it for the region analysis and enforces the
- * feature gate. Anything it does not know is refused (fail closed).
+ * The instruction decoder: reads one instruction, skips its immediates
+ * exactly, classifies it (for the meter's region analysis) and enforces the
+ * feature gate. Anything it does not know is refused (fail closed), with a
+ * {@linkcode WasmFeatureError} or a {@linkcode WasmUnknownError}.
  *
  * Accepted: MVP, sign extension, non-trapping float-to-int, bulk memory,
  * reference types (funcref/externref only), multi-value, fixed-width SIMD,
@@ -12,9 +13,13 @@
  * @module
  */
 
-import type { ByteReader } from "../wasm/reader.ts";
-import { HookError } from "../abi/errors.ts";
-import { readSigned, skipSigned } from "./_bytes.ts";
+import {
+  type ByteReader,
+  readSigned,
+  skipSigned,
+  WasmFeatureError,
+  WasmUnknownError,
+} from "./reader.ts";
 
 /** A straight-line instruction with no dynamic cost. */
 export const K_PLAIN = 0;
@@ -106,12 +111,8 @@ export function unsupported(
   what: string,
   where: string,
   offset: number,
-): HookError {
-  return new HookError(
-    "unsupported_feature",
-    `Cannot meter module: ${feature} is not supported: ${what} in ${where} at byte ${offset}; ` +
-      `build the module without ${feature} (docs/abi.md#limits lists what is accepted)`,
-  );
+): WasmFeatureError {
+  return new WasmFeatureError(feature, what, where, offset);
 }
 
 /**
@@ -122,11 +123,8 @@ export function unsupported(
  * @param offset Byte offset in the module.
  * @returns The error to throw.
  */
-export function unknown(what: string, where: string, offset: number): HookError {
-  return new HookError(
-    "invalid_module",
-    `Cannot meter module: unknown ${what} in ${where} at byte ${offset}`,
-  );
+export function unknown(what: string, where: string, offset: number): WasmUnknownError {
+  return new WasmUnknownError(what, where, offset);
 }
 
 /**
@@ -340,7 +338,7 @@ function readMisc(r: ByteReader, out: Instr, where: string, at: number): void {
  * @param r The reader, positioned at an opcode.
  * @param out Receives the classification.
  * @param where For messages, e.g. `function 3`.
- * @throws {HookError} `unsupported_feature` or `invalid_module`.
+ * @throws {WasmFeatureError} For a refused feature; {@linkcode WasmUnknownError} for unknown bytes.
  */
 export function readInstr(r: ByteReader, out: Instr, where: string): void {
   const at = r.pos;

@@ -1,12 +1,8 @@
 /**
- * The WebAssembly binary reader, in a leaf folder (it imports nothing): the
- * byte cursor with LEB128 decoding and the header check that the meter
- * builds on, and {@linkcode readModuleInfo}, the sections the host needs to
- * check a module against the gn ABI before it is instantiated (types,
- * imports, functions, tables, memories, exports). Pure; no Deno APIs.
- *
- * The JavaScript API (`WebAssembly.Module.imports/exports`) gives names and
- * kinds but no signatures, so we read them from the bytes.
+ * The byte level of the WebAssembly reader: the cursor with LEB128 decoding,
+ * the header check, the signature types and the errors every part of the
+ * reader throws (`module.ts` reads a module's sections, `code.ts` its
+ * instructions). The folder is a leaf: it imports nothing. Pure; no Deno APIs.
  *
  * @module
  */
@@ -48,21 +44,75 @@ export interface ExportEntry {
   type?: FuncType;
 }
 
-/** What the reader extracts from a module. */
-export interface ModuleInfo {
-  types: FuncType[];
-  imports: ImportEntry[];
-  /** Type of every function, imported first, in function index order. */
-  funcTypes: FuncType[];
-  memories: Limits[];
-  tables: Limits[];
-  exports: ExportEntry[];
-  /** How many functions are imported (they come first in the index space). */
-  importedFuncs: number;
-  /** Body bytes (locals + code) of each defined function, in order. */
-  codeBodies: Uint8Array[];
-  /** Ids of the sections present, in order. */
-  sectionIds: number[];
+/** The value type of each type byte (`0x7f` is `i32`, …). */
+export const VAL_TYPE_NAMES: Readonly<Record<number, ValType>> = {
+  0x7f: "i32",
+  0x7e: "i64",
+  0x7d: "f32",
+  0x7c: "f64",
+  0x7b: "v128",
+  0x70: "funcref",
+  0x6f: "externref",
+};
+
+/**
+ * Thrown for a feature the reader refuses (fail closed): the meter and the
+ * module check turn it into an `unsupported_feature` refusal.
+ */
+export class WasmFeatureError extends Error {
+  /** The feature's name, e.g. `threads (shared memory)`. */
+  readonly feature: string;
+  /** What was found, e.g. `opcode 0xfe 0x10`. */
+  readonly what: string;
+  /** Where, e.g. `function 3`. */
+  readonly where: string;
+  /** Byte offset in the module. */
+  readonly offset: number;
+  constructor(feature: string, what: string, where: string, offset: number) {
+    super(`${feature} is not supported: ${what} in ${where} at byte ${offset}`);
+    this.name = "WasmFeatureError";
+    this.feature = feature;
+    this.what = what;
+    this.where = where;
+    this.offset = offset;
+  }
+}
+
+/** Thrown for bytes the reader does not know (an opcode, a section id, a flag). */
+export class WasmUnknownError extends Error {
+  /** What was found. */
+  readonly what: string;
+  /** Where. */
+  readonly where: string;
+  /** Byte offset in the module. */
+  readonly offset: number;
+  constructor(what: string, where: string, offset: number) {
+    super(`unknown ${what} in ${where} at byte ${offset}`);
+    this.name = "WasmUnknownError";
+    this.what = what;
+    this.where = where;
+    this.offset = offset;
+  }
+}
+
+/** Thrown for an import or export name that uses a prefix the caller reserved. */
+export class WasmReservedNameError extends Error {
+  /** `export`, `import` or `import module`. */
+  readonly kind: string;
+  /** The name. */
+  readonly nameFound: string;
+  /** The reserved prefix. */
+  readonly prefix: string;
+  /** Byte offset in the module. */
+  readonly offset: number;
+  constructor(kind: string, name: string, prefix: string, offset: number) {
+    super(`the ${kind} "${name}" uses the reserved prefix "${prefix}" at byte ${offset}`);
+    this.name = "WasmReservedNameError";
+    this.kind = kind;
+    this.nameFound = name;
+    this.prefix = prefix;
+    this.offset = offset;
+  }
 }
 
 /** Thrown for bytes that are not a well-formed module (as far as we read). */
@@ -75,18 +125,6 @@ export class WasmFormatError extends Error {
     this.offset = offset;
   }
 }
-
-const VAL_TYPES: Readonly<Record<number, ValType>> = {
-  0x7f: "i32",
-  0x7e: "i64",
-  0x7d: "f32",
-  0x7c: "f64",
-  0x7b: "v128",
-  0x70: "funcref",
-  0x6f: "externref",
-};
-
-const EXPORT_KINDS = ["func", "table", "memory", "global", "tag"] as const;
 
 /** A cursor over module bytes with LEB128 decoding. */
 export class ByteReader {
@@ -147,34 +185,6 @@ export class ByteReader {
       return this.fail("Name is not valid UTF-8");
     }
   }
-  valType(): ValType {
-    const b = this.byte();
-    const t = VAL_TYPES[b];
-    if (t === undefined) this.fail(`Unsupported value type 0x${b.toString(16)}`);
-    return t;
-  }
-  limits(): Limits {
-    const flags = this.byte();
-    if (flags > 0x07) this.fail(`Unknown limits flags 0x${flags.toString(16)}`);
-    const memory64 = (flags & 0x04) !== 0;
-    const min = memory64 ? this.u64() : this.u32();
-    const hasMax = (flags & 0x01) !== 0;
-    const max = hasMax ? (memory64 ? this.u64() : this.u32()) : undefined;
-    return { min, max, shared: (flags & 0x02) !== 0, memory64 };
-  }
-}
-
-function funcType(r: ByteReader): FuncType {
-  const form = r.byte();
-  if (form !== 0x60) {
-    r.pos--;
-    r.fail(`Unsupported type form 0x${form.toString(16)} (GC types are not supported)`);
-  }
-  const params: ValType[] = [];
-  for (let n = r.u32(); n > 0; n--) params.push(r.valType());
-  const results: ValType[] = [];
-  for (let n = r.u32(); n > 0; n--) results.push(r.valType());
-  return { params, results };
 }
 
 /**
@@ -201,125 +211,41 @@ export function readHeader(bytes: Uint8Array): ByteReader {
 }
 
 /**
- * Reads the sections of `bytes` the host needs.
+ * Reads a signed LEB128 integer of at most `bits` bits (33 for block types)
+ * as a number. Only used where the value fits a double exactly.
  *
- * @param bytes A WebAssembly binary module.
- * @returns Types, imports, function types, memories, tables and exports.
- * @throws {WasmFormatError} When the bytes are not a module we can read.
+ * @param r The reader, positioned at the integer.
+ * @param bits The width of the integer: 32 or 33.
+ * @returns The value.
  */
-export function readModuleInfo(bytes: Uint8Array): ModuleInfo {
-  const r = readHeader(bytes);
-  const info: ModuleInfo = {
-    types: [],
-    imports: [],
-    funcTypes: [],
-    memories: [],
-    tables: [],
-    exports: [],
-    importedFuncs: 0,
-    codeBodies: [],
-    sectionIds: [],
-  };
-  while (r.pos < r.end) {
-    const id = r.byte();
-    const size = r.u32();
-    if (size > r.end - r.pos) r.fail(`Section ${id} runs past the end of the module`);
-    const s = new ByteReader(bytes, r.pos, r.pos + size);
-    info.sectionIds.push(id);
-    switch (id) {
-      case 1:
-        for (let n = s.u32(); n > 0; n--) info.types.push(funcType(s));
-        break;
-      case 2:
-        for (let n = s.u32(); n > 0; n--) readImport(s, info);
-        break;
-      case 3:
-        for (let n = s.u32(); n > 0; n--) info.funcTypes.push(typeAt(s, info, s.u32()));
-        break;
-      case 4:
-        for (let n = s.u32(); n > 0; n--) {
-          s.valType();
-          info.tables.push(s.limits());
-        }
-        break;
-      case 5:
-        for (let n = s.u32(); n > 0; n--) info.memories.push(s.limits());
-        break;
-      case 7:
-        for (let n = s.u32(); n > 0; n--) {
-          const name = s.name();
-          const k = s.byte();
-          const kind = EXPORT_KINDS[k];
-          if (kind === undefined) s.fail(`Unknown export kind ${k}`);
-          const index = s.u32();
-          const e: ExportEntry = { name, kind, index };
-          if (kind === "func") {
-            const t = info.funcTypes[index];
-            if (t === undefined) s.fail(`Export "${name}" names a missing function ${index}`);
-            e.type = t;
-          }
-          info.exports.push(e);
-        }
-        break;
-      case 10:
-        for (let n = s.u32(); n > 0; n--) {
-          const len = s.u32();
-          info.codeBodies.push(s.bytesN(len));
-        }
-        break;
-      default:
-        if (id > 13) r.fail(`Unknown section id ${id}`);
+export function readSigned(r: ByteReader, bits: 32 | 33): number {
+  const maxBytes = Math.ceil(bits / 7);
+  let result = 0;
+  let shift = 0;
+  for (let i = 0; i < maxBytes; i++) {
+    const b = r.byte();
+    result += (b & 0x7f) * 2 ** shift;
+    shift += 7;
+    if ((b & 0x80) === 0) {
+      if ((b & 0x40) !== 0) result -= 2 ** shift;
+      return result;
     }
-    r.pos += size;
   }
-  return info;
+  return r.fail("Signed integer representation too long");
 }
 
-function typeAt(r: ByteReader, info: ModuleInfo, index: number): FuncType {
-  const t = info.types[index];
-  if (t === undefined) r.fail(`Type index ${index} out of range`);
-  return t;
-}
-
-function readImport(r: ByteReader, info: ModuleInfo): void {
-  const module = r.name();
-  const name = r.name();
-  const kind = r.byte();
-  switch (kind) {
-    case 0: {
-      const type = typeAt(r, info, r.u32());
-      info.funcTypes.push(type);
-      info.importedFuncs++;
-      info.imports.push({ module, name, kind: "func", type });
-      return;
-    }
-    case 1: {
-      r.valType();
-      const limits = r.limits();
-      info.tables.push(limits);
-      info.imports.push({ module, name, kind: "table", limits });
-      return;
-    }
-    case 2: {
-      const limits = r.limits();
-      info.memories.push(limits);
-      info.imports.push({ module, name, kind: "memory", limits });
-      return;
-    }
-    case 3: {
-      const valType = r.valType();
-      const mutable = r.byte() === 1;
-      info.imports.push({ module, name, kind: "global", valType, mutable });
-      return;
-    }
-    case 4:
-      r.byte();
-      r.u32();
-      info.imports.push({ module, name, kind: "tag" });
-      return;
-    default:
-      r.fail(`Unknown import kind ${kind}`);
+/**
+ * Skips a signed LEB128 integer of at most `maxBytes` bytes (5 for i32,
+ * 10 for i64). The engine's validator checks the unused bits.
+ *
+ * @param r The reader, positioned at the integer.
+ * @param maxBytes The longest representation allowed.
+ */
+export function skipSigned(r: ByteReader, maxBytes: number): void {
+  for (let i = 0; i < maxBytes; i++) {
+    if ((r.byte() & 0x80) === 0) return;
   }
+  r.fail("Signed integer representation too long");
 }
 
 /**
