@@ -7,8 +7,15 @@
  */
 
 import { HookError } from "./errors.ts";
-import { formatFuncType, sameFuncType } from "../wasm/reader.ts";
-import { bodyOf, type ParsedModule } from "../wasm/module.ts";
+import {
+  formatFuncType,
+  sameFuncType,
+  WasmFeatureError,
+  WasmFormatError,
+  WasmReservedNameError,
+  WasmUnknownError,
+} from "../wasm/reader.ts";
+import { bodyOf, type ParsedModule, parseModule } from "../wasm/module.ts";
 import {
   ABI_VERSION_EXPORT,
   type Capability,
@@ -16,6 +23,7 @@ import {
   HOST_IMPORTS,
   type HostImportSpec,
   REQUIRED_EXPORTS,
+  RESERVED_PREFIX,
 } from "./imports.ts";
 
 /** What {@linkcode checkModule} found out. */
@@ -37,6 +45,43 @@ export interface CheckModuleOptions {
   plugin: string;
   /** Capability tokens granted to the plugin. */
   granted: ReadonlySet<Capability>;
+}
+
+/**
+ * Reads a plugin's module with the one reader (`wasm/module.ts`), names the
+ * host reserves refused, for {@linkcode checkModule} and the meter.
+ *
+ * @param bytes The module bytes.
+ * @param plugin The plugin name, for errors.
+ * @returns The parsed module.
+ * @throws {HookError} `invalid_module` (malformed or unknown bytes, a
+ *   reserved name) or `unsupported_feature`, naming the plugin.
+ */
+export function readModule(bytes: Uint8Array, plugin: string): ParsedModule {
+  try {
+    return parseModule(bytes, { reservedPrefix: RESERVED_PREFIX });
+  } catch (cause) {
+    const action = `Cannot load plugin "${plugin}"`;
+    if (cause instanceof WasmFormatError) {
+      throw new HookError(
+        "invalid_module",
+        `${action}: not a valid WebAssembly module: ${cause.message}`,
+        { plugin, cause },
+      );
+    }
+    if (cause instanceof WasmFeatureError) {
+      throw new HookError(
+        "unsupported_feature",
+        `${action}: ${cause.message}; build the module without ${cause.feature} ` +
+          `(docs/abi.md#limits lists what is accepted)`,
+        { plugin, cause },
+      );
+    }
+    if (cause instanceof WasmUnknownError || cause instanceof WasmReservedNameError) {
+      throw new HookError("invalid_module", `${action}: ${cause.message}`, { plugin, cause });
+    }
+    throw cause;
+  }
 }
 
 /**

@@ -10,11 +10,9 @@
 
 import { HookError, type HookErrorRecord } from "../abi/errors.ts";
 import type { Capability } from "../abi/imports.ts";
-import { WasmFormatError } from "../wasm/reader.ts";
-import { checkModule } from "../abi/module_check.ts";
+import { checkModule, readModule } from "../abi/module_check.ts";
 import type { MeterOptions } from "../meter/mod.ts";
-import { meterModule, parseForMeter } from "../meter/_meter.ts";
-import type { ParsedModule } from "../wasm/module.ts";
+import { meterModule } from "../meter/_meter.ts";
 
 /** Modules up to this size are prepared on the calling thread (a few ms at most). */
 export const PREPARE_INLINE_BYTES = 256 * 1024;
@@ -62,12 +60,7 @@ export function checkAndMeter(
 ): { prepared: Prepared; metered?: Uint8Array<ArrayBuffer> } {
   const { bytes, plugin } = request;
   // Read once: the check and the meter work from the same parsed module.
-  let parsed: ParsedModule;
-  try {
-    parsed = parseForMeter(bytes);
-  } catch (cause) {
-    throw loadRefusal(plugin, cause, request.meter?.maxMemoryPages);
-  }
+  const parsed = readModule(bytes, plugin);
   const report = checkModule(parsed, { plugin, granted: new Set(request.granted) });
   const prepared: Prepared = {
     imports: report.imports,
@@ -82,16 +75,9 @@ export function checkAndMeter(
   }
 }
 
-/** A refusal of the reader or the meter, as a load refusal naming the plugin. */
+/** A refusal of the meter, as a load refusal naming the plugin. */
 function loadRefusal(plugin: string, cause: unknown, pages: number | undefined): unknown {
   if (!(cause instanceof HookError)) return cause;
-  if (cause.cause instanceof WasmFormatError) {
-    return new HookError(
-      "invalid_module",
-      `Cannot load plugin "${plugin}": not a valid WebAssembly module: ${cause.cause.message}`,
-      { plugin, cause: cause.cause },
-    );
-  }
   return new HookError(
     cause.code,
     `Cannot load plugin "${plugin}": ${cause.message}${raiseHint(cause, pages)}`,
