@@ -14,7 +14,7 @@ import type { Manifest } from "./manifest/schema.ts";
 import type { LoadedManifest } from "./manifest/read.ts";
 import { Plugin } from "./plugin.ts";
 import type { PluginOptions } from "./config.ts";
-import { defaultServices, type LogEntry } from "./_services.ts";
+import { defaultServices, type LogEntry, type PluginEvent } from "./_services.ts";
 
 export { readManifest } from "./manifest/read.ts";
 
@@ -33,6 +33,11 @@ export interface StartPluginOptions {
    * other services are the defaults). @default {the console}
    */
   log?: (entry: LogEntry) => void;
+  /**
+   * Where the plugin's events go when `plugin.services` is not given.
+   * @default {dropped}
+   */
+  event?: (event: PluginEvent) => void;
   /** Everything else the plugin is started with; the manifest gives its name, grants and limits. */
   plugin?: Omit<
     PluginOptions,
@@ -64,11 +69,13 @@ export async function startPlugin(
   checkGrants(manifest, file, { granted: options.granted, declaredHooks: options.declaredHooks });
   options.check?.(manifest);
   const limits = clampLimits(manifest.limits, options.ceilings);
-  const log = options.log;
+  const { log, event } = options;
   const services = options.plugin?.services ??
-    (log === undefined
-      ? undefined
-      : { ...defaultServices(name, new Set(manifest.capabilities)), log });
+    (log === undefined && event === undefined ? undefined : {
+      ...defaultServices(name, new Set(manifest.capabilities)),
+      ...(log === undefined ? {} : { log }),
+      ...(event === undefined ? {} : { event }),
+    });
   const plugin = await Plugin.load(loaded.bytes, {
     ...options.plugin,
     services,
