@@ -52,16 +52,16 @@ export interface CheckModuleOptions {
  * host reserves refused, for {@linkcode checkModule} and the meter.
  *
  * @param bytes The module bytes.
- * @param plugin The plugin name, for errors.
+ * @param plugin The plugin name, for errors; absent for a module of no plugin yet.
  * @returns The parsed module.
  * @throws {HookError} `invalid_module` (malformed or unknown bytes, a
  *   reserved name) or `unsupported_feature`, naming the plugin.
  */
-export function readModule(bytes: Uint8Array, plugin: string): ParsedModule {
+export function readModule(bytes: Uint8Array, plugin?: string): ParsedModule {
   try {
     return parseModule(bytes, { reservedPrefix: RESERVED_PREFIX });
   } catch (cause) {
-    const action = `Cannot load plugin "${plugin}"`;
+    const action = plugin === undefined ? "Cannot read module" : `Cannot load plugin "${plugin}"`;
     if (cause instanceof WasmFormatError) {
       throw new HookError(
         "invalid_module",
