@@ -76,6 +76,11 @@ const NAME_REASON = 'not a plugin name (a lowercase letter, then 1..63 of "a-z",
 const HOOK_NAME_REASON = 'not a hook name (like "the_content" or "post.saved", at most 256 bytes)';
 const DIGEST_REASON = 'not a BLAKE3 digest ("blake3:" then 64 lowercase hex digits)';
 
+/** A token as the file writes it. */
+function quoted(token: string): string {
+  return `"${token}"`;
+}
+
 /** A string with one reason for every way it can be wrong. */
 function text(reason: string, maxLength: number): z.ZodString {
   return z.string({ error: reason }).min(1, { error: reason }).max(maxLength, { error: reason });
@@ -123,7 +128,7 @@ export const manifestShape = {
     .regex(DIGEST_RE, { error: DIGEST_REASON })
     .describe("BLAKE3 digest of the module, checked before it compiles."),
   capabilities: z.array(
-    z.enum(CAPABILITIES, { error: 'not one of "log", "clock", "state", "emit", "fuel"' }),
+    z.enum(CAPABILITIES, { error: `not one of ${CAPABILITIES.map(quoted).join(", ")}` }),
     { error: "not an array of capability tokens" },
   )
     .default([])
