@@ -62,6 +62,7 @@ import {
   K_LOOP,
   K_MEMORY_GROW,
   K_PLAIN,
+  K_REF_FUNC,
   K_RETURN,
   K_RETURN_CALL,
   K_RETURN_CALL_INDIRECT,
@@ -100,6 +101,13 @@ export interface InstrumentContext {
   chargeElements: number;
   /** `(i64) -> ()` helper charging its argument (strategy `helper` only). */
   chargeStatic: number;
+  /**
+   * The `() -> ()` helper a check calls when the counter is negative instead
+   * of trapping (it refuels from the reserve, or traps); -1 without refuel.
+   */
+  refuel: number;
+  /** How far defined functions move (1 when the refuel import is added, else 0). */
+  funcShift: number;
   /** Emission mode. */
   strategy: Strategy;
   /** Scratch state, reused from body to body. */
@@ -132,6 +140,8 @@ const I_SYNC_CHECK = 4;
 const I_RELOAD = 5;
 /** Call a dynamic-charge helper. */
 const I_DYNAMIC = 6;
+/** Rewrite the function index of `call`, `return_call` or `ref.func`; the argument is the instruction's end. */
+const I_FUNC_INDEX = 7;
 
 /** Frame flag: some branch inside leaves the construct. */
 const ESCAPES = 1;
@@ -295,12 +305,17 @@ export function instrumentBody(
   let hasLoop = false;
 
   const instr = ctx.instr;
+  const shift = ctx.funcShift;
+  const moved = (): boolean => shift !== 0 && instr.index >= ctx.importedFuncs;
   while (scan.frames > 0) {
     const at = r.pos;
     readInstr(r, instr, where);
     if (cur !== DEAD) scan.costs[cur] += cost(instr);
     switch (instr.kind) {
       case K_PLAIN:
+        break;
+      case K_REF_FUNC:
+        if (moved()) scan.insert(at, I_FUNC_INDEX, r.pos);
         break;
       case K_BLOCK:
         scan.pushFrame(K_BLOCK, cur);
@@ -371,6 +386,7 @@ export function instrumentBody(
           scan.escapeAll();
           scan.insert(at, I_SYNC_CHECK, 0);
         }
+        if (instr.kind === K_RETURN_CALL && moved()) scan.insert(at, I_FUNC_INDEX, r.pos);
         cur = DEAD;
         break;
       case K_UNREACHABLE:
@@ -382,8 +398,9 @@ export function instrumentBody(
           // The callee checks at its entry, unless it is an import or unknown.
           const leaves = instr.kind === K_CALL_INDIRECT || instr.index < ctx.importedFuncs;
           scan.insert(at, leaves ? I_SYNC_CHECK : I_SYNC, 0);
+          if (instr.kind === K_CALL && moved()) scan.insert(at, I_FUNC_INDEX, r.pos);
           scan.insert(r.pos, I_RELOAD, 0);
-        }
+        } else if (instr.kind === K_CALL && moved()) scan.insert(at, I_FUNC_INDEX, r.pos);
         break;
       case K_MEMORY_GROW:
       case K_BULK_BYTES:
@@ -420,7 +437,11 @@ export function instrumentBody(
     w.byte(opcode);
     w.u32(index);
   };
-  /** `i64.const 0; i64.lt_s; if; [local.get L; global.set G;] unreachable; end` */
+  const refuel = ctx.refuel;
+  /**
+   * `i64.const 0; i64.lt_s; if; [local.get L; global.set G;] unreachable; end`,
+   * or with refuel `… if; [local.get L; global.set G;] call R; [global.get G; local.set L;] end`.
+   */
   const check = (sync: boolean): void => {
     w.byte(0x42);
     w.byte(0x00);
@@ -431,7 +452,14 @@ export function instrumentBody(
       op(0x20, fuelLocal);
       op(0x24, g);
     }
-    w.byte(0x00);
+    if (refuel < 0) w.byte(0x00);
+    else {
+      op(0x10, refuel);
+      if (cached) {
+        op(0x23, g);
+        op(0x21, fuelLocal);
+      }
+    }
     w.byte(0x0b);
   };
   const charge = (amount: number, fromGlobal: boolean, checked: boolean): void => {
@@ -500,6 +528,13 @@ export function instrumentBody(
       case I_DYNAMIC:
         op(0x10, insArg[i]);
         break;
+      case I_FUNC_INDEX: {
+        const end = insArg[i];
+        const rr = new ByteReader(bytes, pos + 1, end);
+        op(bytes[pos], rr.u32() + shift);
+        copied = end;
+        break;
+      }
     }
   }
   w.range(bytes, copied, end);
