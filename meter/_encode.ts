@@ -93,6 +93,7 @@ export function layoutOf(m: ParsedModule, strategy: Strategy, refuel = false): L
     reserveGlobal: refuel ? m.importedGlobals + m.definedGlobals + 1 : -1,
     importedFuncs: m.importedFuncs,
     funcShift: shift,
+    typeParams: m.typeParams,
     refuel: refuel ? funcs + fixed : -1,
     fuelGet: funcs,
     fuelSet: funcs + 1,

@@ -116,6 +116,7 @@ for (
   const [name, slice] of [["100k", 100_000n], ["1M", 1_000_000n], ["10M", 10_000_000n]] as const
 ) {
   const { bytes } = meterWith(plainBytes, { refuel: true }, "auto");
+
   const refuel = { [REFUEL_IMPORT.name]: () => slice };
   variants.push({
     name: `refuel ${name}`,

@@ -4,7 +4,7 @@
 // function (calls, ref.func, exports, start, elements, global initialisers).
 import assert from "node:assert/strict";
 import { FUEL_EXPORTS, meter, REFUEL_IMPORT } from "./mod.ts";
-import { BIG_BUDGET, type Exports, instantiate, metered, wat } from "./_test_util.ts";
+import { BIG_BUDGET, type Exports, instantiate, metered, toWat, wat } from "./_test_util.ts";
 
 /** A module using every place a function index appears. */
 const RENUMBERED = `(module
@@ -216,4 +216,48 @@ Deno.test("meter() refuses a module declaring the refuel import itself", async (
     `(module (import "${REFUEL_IMPORT.module}" "${REFUEL_IMPORT.name}" (func (result i64))))`,
   );
   assert.throws(() => meter(bytes, { refuel: true }), /reserved prefix "__gn_"/);
+});
+
+Deno.test("meter() with refuel keeps the refuel call out of every loop (V8 slows a loop with a call in it)", async () => {
+  const plain = await wat(`(module (memory 2)
+    (func (export "hash") (param $n i32) (result i32) (local $h i32) (local $i i32)
+      (loop $l
+        (local.set $h (i32.xor (local.get $h) (i32.load8_u (local.get $i))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+      (local.get $h)))`);
+  // Functions: the refuel import (0), hash (1), get, set and three charge helpers, refuel (7).
+  const text = await toWat(meter(plain, { refuel: true }).bytes);
+  const frames: { loop: boolean; xor: boolean; refuel: boolean }[] = [];
+  let loopsWithBoth = 0;
+  let refuelCalls = 0;
+  for (const line of text.split("\n").map((l) => l.trim())) {
+    if (/^(block|loop|if)\b/.test(line)) {
+      frames.push({ loop: line.startsWith("loop"), xor: false, refuel: false });
+    } else if (line.startsWith("end") && frames.length > 0) {
+      const f = frames.pop()!;
+      if (f.loop && f.xor && f.refuel) loopsWithBoth++;
+    } else if (line === "i32.xor") {
+      // The loop that repeats the xor: the innermost one around it.
+      const inner = frames.findLast((f) => f.loop);
+      if (inner !== undefined) inner.xor = true;
+    } else if (line === "call 7") {
+      refuelCalls++;
+      frames.forEach((f) => f.refuel = true);
+    }
+  }
+  assert.ok(refuelCalls > 0, text);
+  assert.equal(loopsWithBoth, 0, text);
+  // And it still refuels, exactly.
+  let refuels = 0;
+  const x = instantiate(
+    meter(plain, { refuel: true }).bytes,
+    refuelImports(() => (refuels++, 10n)),
+  );
+  const classic = instantiate(meter(plain).bytes, {});
+  const a = metered(x, "hash", [100_000]); // 1.3 M fuel: past the first slice
+  const b = metered(classic, "hash", [100_000]);
+  assert.equal(a.value, b.value);
+  assert.equal(a.used, b.used);
+  assert.ok(refuels > 100, String(refuels));
 });
