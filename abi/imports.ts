@@ -102,5 +102,12 @@ export const FUEL_EXPORTS: {
   start: "__gn_start",
 });
 
+/**
+ * The import the fuel meter adds to a module metered with refuel
+ * (`() -> i64`, the next slice of fuel) and the worker provides.
+ */
+export const REFUEL_NAMES: { readonly module: "__gn_meter"; readonly name: "__gn_refuel" } = Object
+  .freeze({ module: "__gn_meter", name: "__gn_refuel" });
+
 /** The prefix reserved for what the host adds to a module: a module using it is refused. */
 export const RESERVED_PREFIX = "__gn_";

@@ -93,7 +93,8 @@ export interface PluginOptions {
   bootTimeoutMs?: number;
   /**
    * Fuel per call (and for the start function). The module is instrumented
-   * at load; `false` runs it unmetered. @default {DEFAULTS.fuel}
+   * at load; `false` gives it an unlimited budget (it is still instrumented,
+   * so an abandoned call stops at its next refuel). @default {DEFAULTS.fuel}
    */
   fuel?: number | false;
   /** Ceiling of every memory, in 64 KiB pages. @default {DEFAULTS.memoryPages} */

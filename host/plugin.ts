@@ -43,6 +43,9 @@ const WORKER_FATAL: ReadonlySet<HookErrorCode> = new Set(["timeout", "worker_cra
 
 const encoder = new TextEncoder();
 
+/** The fuel of a plugin loaded with `fuel: false`: 2^63 - 1, never reached (centuries of work). */
+const UNLIMITED_FUEL = (1n << 63n) - 1n;
+
 /** Longest a queue drain runs before the event loop gets a turn, in ms. */
 const DRAIN_SLICE_MS = 1;
 
@@ -174,16 +177,19 @@ export class Plugin implements PluginHandle {
       ? undefined
       : `${config.digest}|fuel=${fuel ?? "off"}|pages=${pages}|tables=${tables}|bytes=${
         guestBytes ?? "auto"
-      }|costs=${COST_MODEL_VERSION}`;
+      }|costs=${COST_MODEL_VERSION}|refuel`;
     let module = key === undefined ? undefined : config.moduleCache?.get(key);
     // Check, meter and compile: a large module in a worker, so the event loop runs on.
     const report = await prepareModule({
       bytes,
       plugin,
       granted: [...config.granted],
+      // Always metered with refuel: every guest stops at its next slice once its call is
+      // abandoned; without fuel, the budget is unlimited (2^63 - 1, never set again).
       meter: module !== undefined ? undefined : {
-        fuel: fuel !== undefined,
-        startFuel: fuel ?? 0,
+        fuel: true,
+        refuel: true,
+        startFuel: fuel ?? UNLIMITED_FUEL,
         maxMemoryPages: pages,
         maxTableElements: tables,
         maxGuestBytes: guestBytes,

@@ -63,9 +63,13 @@ function normalise(options: MeterOptions): RewriteOptions {
   if (options.fuel !== undefined && typeof options.fuel !== "boolean") {
     throw new TypeError(`Cannot meter module: option "fuel" must be a boolean`);
   }
+  if (options.refuel !== undefined && typeof options.refuel !== "boolean") {
+    throw new TypeError(`Cannot meter module: option "refuel" must be a boolean`);
+  }
   const maxMemoryPages = integerOption("maxMemoryPages", options.maxMemoryPages, 65536, 65536);
   return {
     fuel: options.fuel ?? true,
+    refuel: (options.fuel ?? true) && options.refuel === true,
     startFuel,
     maxMemoryPages,
     maxTableElements: integerOption(
@@ -163,7 +167,7 @@ export function meterModule(
 function meterParsed(m: ParsedModule, o: RewriteOptions, strategy: Strategy): MeteredModule {
   const bytes = m.bytes;
   try {
-    const layout = layoutOf(m, strategy);
+    const layout = layoutOf(m, strategy, o.refuel);
     let bodies: Uint8Array | null = null;
     if (o.fuel) bodies = instrumentBodies(m, layout);
     else checkBodies(m);
@@ -181,6 +185,7 @@ function meterParsed(m: ParsedModule, o: RewriteOptions, strategy: Strategy): Me
     return {
       bytes: out,
       fuel: o.fuel,
+      refuel: o.refuel,
       guestBytes: plan.bytes.total,
       hasStart,
       importsMemory: m.importedMemories > 0,

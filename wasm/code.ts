@@ -57,6 +57,8 @@ export const K_MEMORY_GROW = 15;
 export const K_BULK_BYTES = 16;
 /** `table.fill`, `table.copy`, `table.init`, `table.grow`: charged per element. */
 export const K_TABLE_ELEMS = 17;
+/** `ref.func`: plain, but carries a function index. */
+export const K_REF_FUNC = 18;
 
 /** The decoded shape of one instruction (reused between calls). */
 export interface Instr {
@@ -64,7 +66,7 @@ export interface Instr {
   kind: number;
   /** The first byte of the instruction. */
   opcode: number;
-  /** The label depth of `br` / `br_if`; the function index of `call` / `return_call`. */
+  /** The label depth of `br` / `br_if`; the function index of `call` / `return_call` / `ref.func`. */
   index: number;
   /** The label depths of `br_table`, default last. */
   labels: number[];
@@ -93,7 +95,8 @@ const GC_TYPE_CODES = new Set([
   0x74,
 ]);
 
-function hex(n: number): string {
+/** `0x`-prefixed hex of a byte, for messages. */
+export function hex(n: number): string {
   return `0x${n.toString(16).padStart(2, "0")}`;
 }
 
@@ -420,8 +423,11 @@ export function readInstr(r: ByteReader, out: Instr, where: string): void {
     case 0x24:
     case 0x25:
     case 0x26:
-    case 0xd2: // ref.func
       r.u32();
+      return;
+    case 0xd2: // ref.func
+      out.index = r.u32();
+      out.kind = K_REF_FUNC;
       return;
     case 0x3f: // memory.size
       readMemIndex(r, where, at);
@@ -493,6 +499,8 @@ export function skipConstExpr(r: ByteReader, where: string): void {
     const at = r.pos;
     readInstr(r, instr, where);
     if (instr.kind === K_END) return;
-    if (instr.kind !== K_PLAIN) throw unknown(`opcode ${hex(instr.opcode)}`, where, at);
+    if (instr.kind !== K_PLAIN && instr.kind !== K_REF_FUNC) {
+      throw unknown(`opcode ${hex(instr.opcode)}`, where, at);
+    }
   }
 }

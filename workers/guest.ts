@@ -12,11 +12,25 @@
 import { HookError, type HookErrorCode } from "../abi/errors.ts";
 import { codeForStatus, Status } from "../abi/status.ts";
 import { decodeUtf8 } from "../abi/utf8.ts";
-import { FUEL_EXPORTS } from "../abi/imports.ts";
+import { FUEL_EXPORTS, REFUEL_NAMES } from "../abi/imports.ts";
 import { unpack } from "../abi/packed.ts";
 
 const FUEL_GET = FUEL_EXPORTS.get;
 const FUEL_SET = FUEL_EXPORTS.set;
+
+/**
+ * The import the meter adds with `refuel` (see `meter/`): called each time
+ * the guest used up its slice of fuel; returns the next slice, or traps once
+ * the host abandoned the call, so a guest that never calls the host stops
+ * within one slice of the timeout.
+ */
+export const REFUEL_IMPORT: typeof REFUEL_NAMES = REFUEL_NAMES;
+
+/**
+ * The fuel one refuel hands out: about a millisecond of guest work, the
+ * longest an abandoned guest runs on. Fuel accounting does not depend on it.
+ */
+export const REFUEL_SLICE = 1_000_000n;
 
 /** Thrown by `gn_panic` to unwind the guest; becomes `trapped`. */
 export class GuestPanic extends Error {
@@ -183,7 +197,10 @@ export class Guest {
     // a call must never run on a half-started instance.
     let next: Exports | undefined;
     try {
-      const instance = new WebAssembly.Instance(this.#module, { env });
+      const instance = new WebAssembly.Instance(this.#module, {
+        env,
+        [REFUEL_IMPORT.module]: { [REFUEL_IMPORT.name]: this.#refuel },
+      });
       next = instance.exports as unknown as Exports;
       const start = next[FUEL_EXPORTS.start];
       if (start !== undefined) {
@@ -201,6 +218,12 @@ export class Guest {
     this.#exports = next;
     this.#broken = undefined;
   }
+
+  /** The refuel import: the next slice, or a trap once the host abandoned the call. */
+  readonly #refuel = (): bigint => {
+    if (this.#options.abandoned?.()) throw new GuestAbandoned();
+    return REFUEL_SLICE;
+  };
 
   /** Wraps a host import so that it traps once the host abandoned the instance. */
   #guard(f: WebAssembly.ImportValue): WebAssembly.ImportValue {
@@ -238,7 +261,7 @@ export class Guest {
         mem.set(data, ptr);
         return ptr;
       },
-      fuelLeft: () => x()[FUEL_GET]?.(),
+      fuelLeft: () => this.#options.fuel === undefined ? undefined : x()[FUEL_GET]?.(),
     };
   }
 
