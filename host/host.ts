@@ -48,7 +48,7 @@ import type { HookDefinition } from "./hookfiles/schema.ts";
 import { compileMatcher } from "./hookfiles/matcher.ts";
 import {
   definitionFingerprint,
-  pluginFingerprint,
+  loadedPluginFingerprint,
   type TrustSubject,
 } from "./trust/fingerprint.ts";
 import { TrustStore } from "./trust/store.ts";
@@ -495,16 +495,7 @@ export class PluginHost {
       }
     }
     if (this.#trust !== undefined) {
-      const subject = await pluginFingerprint(
-        manifest.name,
-        loaded.manifestBytes,
-        manifest.digest,
-        {
-          version: manifest.version,
-          capabilities: manifest.capabilities,
-          hooks: manifest.hooks,
-        },
-      );
+      const subject = await loadedPluginFingerprint(loaded);
       const activate = via === undefined
         ? () => this.#start(loaded)
         : () => this.#bindDefinition(via);

@@ -10,6 +10,7 @@
 
 import { resolve } from "node:path";
 import type { HookDefinition } from "../hookfiles/schema.ts";
+import type { LoadedManifest } from "../manifest.ts";
 
 /** Something the trust store can approve. */
 export interface TrustSubject {
@@ -178,4 +179,21 @@ export function describeChange(
     }
   }
   return lines;
+}
+
+/**
+ * The fingerprint of a plugin read by `readManifest`: what the host and
+ * `gn trust` compute alike (version, capabilities and hooks are shown when
+ * it changes).
+ *
+ * @param loaded The read and verified manifest.
+ * @returns Its trust subject, key `plugin:<name>`.
+ */
+export function loadedPluginFingerprint(loaded: LoadedManifest): Promise<TrustSubject> {
+  const m = loaded.manifest;
+  return pluginFingerprint(m.name, loaded.manifestBytes, m.digest, {
+    version: m.version,
+    capabilities: m.capabilities,
+    hooks: m.hooks,
+  });
 }
