@@ -56,3 +56,32 @@ export type { IsolationReport, ProbeOutcome } from "./workers/protocol.ts";
 export type { LogEntry, PluginEvent } from "./host/_services.ts";
 export { DEFAULT_STATE_QUOTAS, MemoryStateStore } from "./host/state.ts";
 export type { StateQuotas, StateStore } from "./host/state.ts";
+export type { LoadHooksResult, PendingApproval } from "./host/host.ts";
+export { type HandlersConfig } from "./host/handlers/binding.ts";
+export { parseHandlerOutput } from "./host/handlers/protocol.ts";
+export {
+  HANDLER_TYPES,
+  type HandlerType,
+  type HookDefinition,
+  hookFileJsonSchema,
+  type HookFileSource,
+  parseHookFile,
+} from "./host/hookfiles/schema.ts";
+export { type DiscoveredHooks, discoverHooks, HOOK_FILE_NAMES } from "./host/hookfiles/discover.ts";
+export { compileMatcher } from "./host/hookfiles/matcher.ts";
+export {
+  definitionFingerprint,
+  describeChange,
+  pluginFingerprint,
+  type TrustSubject,
+} from "./host/trust/fingerprint.ts";
+export { type TrustEntry, type TrustStatus, TrustStore } from "./host/trust/store.ts";
+export {
+  generateKeyPair,
+  keyId,
+  type PublisherKeyPair,
+  type SignatureOptions,
+  type SignedBy,
+  signPlugin,
+  verifyPluginSignature,
+} from "./host/trust/signature.ts";

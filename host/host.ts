@@ -826,7 +826,7 @@ export class PluginHost {
         checkDefinition(d, this.#options.handlers);
         if (this.#trust !== undefined) {
           const subject = await definitionFingerprint(d);
-          this.#gate(subject, d.file, () => this.#bindDefinition(d), describeDefinition(d));
+          this.#gate(subject, d.file, () => this.#bindDefinition(d), `${d.type} hook "${d.id}"`);
         }
         await this.#bindDefinition(d);
         result.loaded.push(d);

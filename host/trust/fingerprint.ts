@@ -81,8 +81,8 @@ async function fileDigest(path: string): Promise<string> {
 }
 
 /**
- * The fingerprint of a hook definition. Paths are resolved against its
- * file's folder; a command whose program is a path (contains `/`) includes
+ * The fingerprint of a hook definition. Paths are kept as written (relative
+ * to its file's folder); a command whose program is a path (contains `/`) includes
  * that file's SHA-256, so editing the script needs a new approval; a wasm
  * handler includes its `plugin.toml`'s SHA-256 (which pins the module).
  *
@@ -106,18 +106,18 @@ export async function definitionFingerprint(d: HookDefinition): Promise<TrustSub
     url: d.url,
     headers: d.headers,
   };
+  // Paths as written (relative to the hook file's folder), so that a checkout moved elsewhere
+  // keeps its approvals; the bytes of what they name are covered by digests.
   if (d.type === "command") {
-    const cwd = resolve(d.dir, d.cwd ?? ".");
-    snapshot.cwd = cwd;
+    snapshot.cwd = d.cwd;
     const program = d.command?.[0];
     if (program !== undefined && program.includes("/")) {
-      snapshot.program_sha256 = await fileDigest(resolve(cwd, program));
+      snapshot.program_sha256 = await fileDigest(resolve(d.dir, d.cwd ?? ".", program));
     }
   }
   if (d.type === "wasm") {
-    const manifest = resolve(d.dir, d.plugin!);
-    snapshot.plugin = manifest;
-    snapshot.plugin_sha256 = await fileDigest(manifest);
+    snapshot.plugin = d.plugin;
+    snapshot.plugin_sha256 = await fileDigest(resolve(d.dir, d.plugin!));
   }
   return { key: `hook:${d.id}`, fingerprint: await sha256(canonicalJson(snapshot)), snapshot };
 }
