@@ -285,6 +285,8 @@ export class PluginHost {
   >();
   /** Bound hook-file definitions, by id, with how to unbind each. */
   readonly #definitions = new Map<string, () => Promise<void>>();
+  /** Aborted by close: command and HTTP handlers still running are stopped. */
+  readonly #abort = new AbortController();
   #closed = false;
 
   private constructor(options: PluginHostOptions, trust: TrustStore | undefined) {
@@ -850,7 +852,9 @@ export class PluginHost {
   async #bindDefinition(d: HookDefinition): Promise<void> {
     this.#assertOpen();
     if (d.type !== "wasm") {
-      const off = bindDefinition(this.bus, d, this.#options.handlers);
+      const off = bindDefinition(this.bus, d, this.#options.handlers, {
+        signal: this.#abort.signal,
+      });
       this.#definitions.set(d.id, () => Promise.resolve(off()));
       return;
     }
@@ -962,6 +966,7 @@ export class PluginHost {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#abort.abort();
     const definitions = [...this.#definitions.values()];
     this.#definitions.clear();
     for (const off of definitions) await off();

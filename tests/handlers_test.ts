@@ -7,6 +7,7 @@ import { HookBus } from "../host/bus.ts";
 import { HookError } from "../abi/errors.ts";
 import { bindDefinition, type HandlersConfig } from "../host/handlers/binding.ts";
 import type { HookDefinition } from "../host/hookfiles/schema.ts";
+import { noSurvivors } from "./_processes.ts";
 
 const ALL: HandlersConfig = { command: true, killGraceMs: 200 };
 
@@ -30,23 +31,6 @@ function def(over: Partial<HookDefinition> & { env?: Record<string, string> }): 
     timeoutMs: 5000,
     ...over,
   } as HookDefinition;
-}
-
-/** Live (non-zombie) processes whose environment holds MARK=mark, as `ps` sees them. */
-function survivors(m: string): string[] {
-  const out = new Deno.Command("ps", { args: ["ewwax", "-o", "pid=,stat=,command="] }).outputSync();
-  return new TextDecoder().decode(out.stdout).split("\n").filter((line) => {
-    const [, stat = ""] = line.trim().split(/\s+/);
-    return !stat.startsWith("Z") && line.split(/\s+/).includes(`MARK=${m}`);
-  });
-}
-
-async function noSurvivors(m: string): Promise<void> {
-  // A SIGKILLed process can take a moment to leave /proc on a busy machine; give it up to 2 s.
-  for (let i = 0; i < 40 && survivors(m).length > 0; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.deepEqual(survivors(m), [], `processes left behind with MARK=${m}`);
 }
 
 async function guard(shell: string, over: Partial<HookDefinition> = {}, subject: unknown = "x") {

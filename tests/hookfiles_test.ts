@@ -6,6 +6,7 @@ import { PluginHost } from "../host/host.ts";
 import { parseHookFile } from "../host/hookfiles/schema.ts";
 import { discoverHooks } from "../host/hookfiles/discover.ts";
 import { hookFileJsonSchema } from "../host/hookfiles/schema.ts";
+import { noSurvivors, survivors } from "./_processes.ts";
 
 const SRC = { file: "hooks.toml", dir: "/p" };
 const ROOT = new URL("../", import.meta.url);
@@ -216,5 +217,26 @@ priority = 10
   const again = await host.loadHooks([dir]);
   assert.deepEqual(again.failed, []);
   assert.deepEqual(host.bus.priorities("the_content"), [10, 20]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("host: close() kills a command still running; the call settles with closed", async () => {
+  const m = `gn-close-${Deno.pid}`;
+  const dir = await tree({
+    "hooks.toml": `[[hooks]]\nid = "slow"\nhook = "check"\nkind = "guard"\ntype = "command"\n` +
+      `shell = "sleep 60 & sleep 60"\nenv = { MARK = "${m}" }\ntimeout_ms = 120000\n`,
+  });
+  const host = await PluginHost.create({ handlers: { command: true }, onError: () => {} });
+  await host.loadHooks([dir]);
+  const check = host.bus.checkGuards("check", 1).then(() => undefined, (e) => e);
+  for (let i = 0; i < 200 && survivors(m).length < 2; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.equal(survivors(m).length >= 2, true, "the command did not start");
+  await host.close();
+  const e = await check;
+  assert.ok(e instanceof HookError, `expected a HookError, got ${e}`);
+  assert.equal(e.code, "closed");
+  await noSurvivors(m);
   await Deno.remove(dir, { recursive: true });
 });

@@ -42,6 +42,12 @@ export interface HandlersConfig {
   maxOutputBytes?: number;
 }
 
+/** What a binding needs from its host besides the configuration. */
+export interface BindingContext {
+  /** Aborted when the host closes: running commands are killed, requests abandoned. */
+  signal?: AbortSignal;
+}
+
 /**
  * How a definition is named in messages.
  *
@@ -135,6 +141,7 @@ export function checkDefinition(d: HookDefinition, config: HandlersConfig | unde
  * @param config What the host enables (caps, environment allow-list).
  * @param value The filter value or guard subject (`undefined` for an action).
  * @param args The dispatch's other arguments.
+ * @param context The host's abort signal.
  * @returns The verdict.
  * @throws {HookError} What {@linkcode runCommand} or {@linkcode postHook}
  * throws, or `bad_response` for output outside the protocol.
@@ -144,14 +151,15 @@ export async function runDefinition(
   config: HandlersConfig | undefined,
   value: unknown,
   args: readonly unknown[],
+  context: BindingContext = {},
 ): Promise<Verdict> {
   const who = describeDefinition(d);
-  const context: Record<string, unknown> = { hook: d.hook, kind: d.kind, id: d.id };
-  if (d.kind !== "action") context.value = value ?? null;
-  context.args = args;
+  const payload: Record<string, unknown> = { hook: d.hook, kind: d.kind, id: d.id };
+  if (d.kind !== "action") payload.value = value ?? null;
+  payload.args = args;
   let input: string;
   try {
-    input = JSON.stringify(context);
+    input = JSON.stringify(payload);
   } catch (cause) {
     throw new HookError(
       "bad_payload",
@@ -172,6 +180,7 @@ export async function runDefinition(
         killGraceMs: config?.killGraceMs,
         envAllow: config?.envAllow,
         who,
+        signal: context.signal,
       },
       input,
       {
@@ -190,6 +199,7 @@ export async function runDefinition(
       timeoutMs: d.timeoutMs,
       maxResponseBytes: config?.maxOutputBytes,
       who,
+      signal: context.signal,
     }, input);
   }
   return parseHandlerOutput(out, who);
@@ -204,12 +214,14 @@ export async function runDefinition(
  * @param bus The bus.
  * @param d The definition, already checked with {@linkcode checkDefinition}.
  * @param config What the host enables.
+ * @param context The host's abort signal.
  * @returns Unsubscribe.
  */
 export function bindDefinition(
   bus: HookBus,
   d: HookDefinition,
   config: HandlersConfig | undefined,
+  context: BindingContext = {},
 ): () => void {
   const match = compileMatcher(d.matcher, d.matchField);
   const who = describeDefinition(d);
@@ -219,17 +231,27 @@ export function bindDefinition(
     case "filter":
       return bus.addFilter(d.hook, async (value: unknown, ...args: unknown[]) => {
         if (!match(value)) return value;
-        return applyVerdict("filter", await runDefinition(d, config, value, args), value, who);
+        return applyVerdict(
+          "filter",
+          await runDefinition(d, config, value, args, context),
+          value,
+          who,
+        );
       }, opts);
     case "action":
       return bus.addAction(d.hook, async (...args: unknown[]) => {
         if (!match(args[0])) return;
-        applyVerdict("action", await runDefinition(d, config, undefined, args), undefined, who);
+        applyVerdict(
+          "action",
+          await runDefinition(d, config, undefined, args, context),
+          undefined,
+          who,
+        );
       }, opts);
     default:
       return bus.addGuard(d.hook, async (subject: unknown, ...args: unknown[]) => {
         if (!match(subject)) return undefined;
-        return await runDefinition(d, config, subject, args);
+        return await runDefinition(d, config, subject, args, context);
       }, opts);
   }
 }

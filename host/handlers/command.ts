@@ -50,6 +50,8 @@ export interface CommandSpec {
   envAllow?: readonly string[];
   /** How to name the handler in messages. */
   who: string;
+  /** Aborting it kills the process group at once; the call fails with `closed`. */
+  signal?: AbortSignal;
 }
 
 /** What a finished run produced. */
@@ -139,7 +141,8 @@ function excerpt(text: string): string {
  * @throws {HookError} `timeout` (the group was killed), `response_too_large`
  * (stdout or stderr over the cap; the group was killed), `bad_response`
  * (stdout not UTF-8), `command_failed` (could not start, non-zero exit,
- * killed by a signal), `permission_required` (no `--allow-run` for `setsid`).
+ * killed by a signal), `permission_required` (no `--allow-run` for `setsid`),
+ * `closed` (`spec.signal` aborted: the host closed).
  *
  * @example Echoing a verdict
  * ```ts ignore
@@ -156,6 +159,12 @@ export async function runCommand(
   const cap = spec.maxOutputBytes ?? DEFAULT_OUTPUT_CAP;
   const timeoutMs = spec.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
   const grace = spec.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+  const closed = () =>
+    new HookError(
+      "closed",
+      `Cannot run ${spec.who}: the host closed; its process group was killed`,
+    );
+  if (spec.signal?.aborted) throw closed();
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command("setsid", {
@@ -206,6 +215,8 @@ export async function runCommand(
     killGroup("SIGTERM");
     killTimer = setTimeout(() => killGroup("SIGKILL"), grace);
   }, timeoutMs);
+  const onAbort = () => fail(closed());
+  spec.signal?.addEventListener("abort", onAbort, { once: true });
 
   // stdin: written without waiting; a process that never reads it must not
   // block the call (the write fails once the process is gone).
@@ -236,6 +247,7 @@ export async function runCommand(
   } finally {
     clearTimeout(timer);
     clearTimeout(killTimer);
+    spec.signal?.removeEventListener("abort", onAbort);
     killGroup("SIGKILL");
   }
   if (failure !== undefined) throw failure;

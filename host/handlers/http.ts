@@ -35,6 +35,8 @@ export interface HttpSpec {
   maxResponseBytes?: number;
   /** How to name the handler in messages. */
   who: string;
+  /** Aborting it abandons the request; the call fails with `closed`. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -70,7 +72,7 @@ export function hostPort(url: string | URL): string {
  * @throws {HookError} `timeout`, `response_too_large`, `bad_response` (body
  * not UTF-8), `http_failed` (connection failure, a status other than 2xx, a
  * redirect to another host or too many), `permission_required` (no
- * `--allow-net` for the host).
+ * `--allow-net` for the host), `closed` (`spec.signal` aborted).
  *
  * @example Posting to a local web hook
  * ```ts ignore
@@ -88,6 +90,16 @@ export async function postHook(spec: HttpSpec, input: string): Promise<string> {
       "abandoned (raise timeout_ms in its hook definition if it needs longer)",
   );
   const timer = setTimeout(() => ctl.abort(timeout), timeoutMs);
+  const closed = new HookError(
+    "closed",
+    `Cannot post to ${spec.who}: the host closed; the request was abandoned`,
+  );
+  const onAbort = () => ctl.abort(closed);
+  if (spec.signal?.aborted) {
+    clearTimeout(timer);
+    throw closed;
+  }
+  spec.signal?.addEventListener("abort", onAbort, { once: true });
   const origin = new URL(spec.url);
   let url = origin;
   try {
@@ -102,7 +114,7 @@ export async function postHook(spec: HttpSpec, input: string): Promise<string> {
           signal: ctl.signal,
         });
       } catch (cause) {
-        if (ctl.signal.aborted) throw timeout;
+        if (ctl.signal.aborted) throw ctl.signal.reason;
         if (
           cause instanceof Deno.errors.NotCapable || cause instanceof Deno.errors.PermissionDenied
         ) {
@@ -157,7 +169,7 @@ export async function postHook(spec: HttpSpec, input: string): Promise<string> {
           { status: res.status },
         );
       }
-      const bytes = await readCapped(res, cap, spec.who, ctl, timeout);
+      const bytes = await readCapped(res, cap, spec.who, ctl);
       try {
         return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
       } catch (cause) {
@@ -170,6 +182,7 @@ export async function postHook(spec: HttpSpec, input: string): Promise<string> {
     }
   } finally {
     clearTimeout(timer);
+    spec.signal?.removeEventListener("abort", onAbort);
   }
 }
 
@@ -178,7 +191,6 @@ async function readCapped(
   cap: number,
   who: string,
   ctl: AbortController,
-  timeout: HookError,
 ): Promise<Uint8Array> {
   const length = Number(res.headers.get("content-length") ?? NaN);
   const tooLarge = () =>
@@ -201,7 +213,7 @@ async function readCapped(
       try {
         r = await reader.read();
       } catch (cause) {
-        if (ctl.signal.aborted) throw timeout;
+        if (ctl.signal.aborted) throw ctl.signal.reason;
         throw new HookError("http_failed", `Cannot read the answer of ${who}: ${cause}`, {
           cause,
         });
