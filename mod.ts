@@ -11,6 +11,12 @@
  *   host did not declare or as another kind) is a {@linkcode HookError} with
  *   a closed `code`; bad arguments are `TypeError` or `RangeError`. The
  *   README's "Errors" section lists which is which.
+ * - {@linkcode PluginHost.loadHooks} binds command, HTTP and wasm handlers
+ *   declared in layered hook files (`hooks.toml`, see {@linkcode parseHookFile});
+ *   command and HTTP handlers are off unless `handlers` enables them. With a
+ *   `trustStore` ({@linkcode TrustStore}), new or changed definitions and
+ *   plugins wait for approval; `signatures` verifies publishers' Ed25519
+ *   signatures ({@linkcode signPlugin}, {@linkcode verifyPluginSignature}).
  * - `docs/abi.md`, shipped with the package, specifies the plugin ABI.
  *
  * @example Embedding the host
