@@ -810,7 +810,7 @@ export class PluginHost {
    * @example A project's hooks over the user's
    * ```ts ignore
    * const host = await PluginHost.create({ handlers: { command: true }, trustStore: "trust.json" });
-   * const { loaded, skipped } = await host.loadHooks(["~/.gn/hooks", ".gn/hooks"]);
+   * const { loaded, skipped } = await host.loadHooks([`${Deno.env.get("HOME")}/.gn/hooks`, ".gn/hooks"]);
    * for (const s of skipped) console.log(s.error.message); // what to approve, and what changed
    * ```
    */

@@ -95,13 +95,13 @@ async function readHookFile(path: string): Promise<HookDefinition[]> {
  * Finds, reads and validates the hook files of each layer.
  *
  * @param layers Folders, lowest precedence first (e.g. `[userDir, projectDir]`).
- * A folder that does not exist is skipped.
+ * A folder that does not exist is skipped. Paths are used as given (`~` is not expanded).
  * @returns The effective definitions and the refused files.
  *
  * @example Layering a project over a user folder
  * ```ts ignore
  * import { discoverHooks } from "./discover.ts";
- * const { definitions, failed } = await discoverHooks(["~/.gn/hooks", ".gn/hooks"]);
+ * const { definitions, failed } = await discoverHooks([`${Deno.env.get("HOME")}/.gn/hooks`, ".gn/hooks"]);
  * ```
  */
 export async function discoverHooks(layers: readonly string[]): Promise<DiscoveredHooks> {
