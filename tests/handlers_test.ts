@@ -384,3 +384,26 @@ Deno.test("http: a body that is not UTF-8 → bad_response", async () => {
   await server.shutdown();
   assert.equal(code(e), "bad_response");
 });
+
+Deno.test("command: an action gets its arguments on stdin (no value), its output is ignored", async () => {
+  const dir = await Deno.makeTempDir();
+  const bus = new HookBus();
+  bindDefinition(
+    bus,
+    def({
+      kind: "action",
+      hook: "saved",
+      shell: 'cat > "$OUT"; echo continue',
+      env: { OUT: `${dir}/ctx` },
+    }),
+    ALL,
+  );
+  await bus.doAction("saved", "post-1", { n: 2 });
+  assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/ctx`)), {
+    hook: "saved",
+    kind: "action",
+    id: "t",
+    args: ["post-1", { n: 2 }],
+  });
+  await Deno.remove(dir, { recursive: true });
+});
