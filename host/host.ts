@@ -362,7 +362,8 @@ export class PluginHost {
    * a kind other than action, filter or guard included).
    * @throws {RangeError} For a cap or count out of range.
    * @throws {HookError} `invalid_hook_name` for a declared hook with an
-   * invalid name.
+   * invalid name; `permission_required` when the trust store cannot be read.
+   * @throws {SyntaxError} For a `trustStore` file that is not a trust store.
    *
    * @example
    * ```ts ignore

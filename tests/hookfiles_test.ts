@@ -145,7 +145,8 @@ Deno.test("host: command and http handlers are off unless the host enables them"
 });
 
 Deno.test("host: a missing Deno permission is permission_required at load", async () => {
-  // A child Deno without --allow-run and --allow-net binds a command and an http hook.
+  // A child Deno without --allow-run and --allow-net binds a command and an http hook, and opens
+  // a trust store where it may not read.
   const dir = await tree({
     "hooks.toml": `[[hooks]]\n${cmd("a")}\n[[hooks]]\nid = "w"\nhook = "check"\nkind = "guard"\n` +
       `type = "http"\nurl = "http://127.0.0.1:9/x"\n`,
@@ -153,14 +154,16 @@ Deno.test("host: a missing Deno permission is permission_required at load", asyn
 const host = await PluginHost.create({ onError: () => {}, handlers: { command: true, http: ["127.0.0.1:9"] } });
 const r = await host.loadHooks([new URL(".", import.meta.url).pathname]);
 console.log(JSON.stringify(r.failed.map((f) => [f.error.code, f.error.message])));
-await host.close();`,
+await host.close();
+await PluginHost.create({ trustStore: "/var/tmp/gn-trust-${Deno.pid}.json" }).catch((e) =>
+  console.log(JSON.stringify([e.code, e.message])));`,
   });
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--config",
       new URL("deno.json", ROOT).pathname,
-      "--allow-read",
+      `--allow-read=${new URL(".", ROOT).pathname},${dir}`,
       "--allow-import=127.0.0.1:1",
       `${dir}/main.ts`,
     ],
@@ -170,10 +173,14 @@ await host.close();`,
   }).output();
   const text = new TextDecoder().decode(out.stdout);
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  const failed = JSON.parse(text) as [string, string][];
+  const [line, storeLine] = text.trim().split("\n");
+  const failed = JSON.parse(line) as [string, string][];
   assert.deepEqual(failed.map((f) => f[0]), ["permission_required", "permission_required"]);
   assert.match(failed[0][1], /--allow-run=setsid/);
   assert.match(failed[1][1], /--allow-net=127\.0\.0\.1:9/);
+  const [code, message] = JSON.parse(storeLine);
+  assert.equal(code, "permission_required");
+  assert.match(message, /Cannot read trust store/);
   await Deno.remove(dir, { recursive: true });
 });
 

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { HookError } from "../../abi/errors.ts";
 import { describeChange, type TrustSubject } from "./fingerprint.ts";
 
 /** One approval. */
@@ -68,6 +69,7 @@ export class TrustStore {
    * @param path The JSON file.
    * @returns The store.
    * @throws {SyntaxError} For a file that is not a trust store, naming the file.
+   * @throws {HookError} `permission_required` when the host may not read it.
    */
   static async open(path: string): Promise<TrustStore> {
     let text: string;
@@ -75,6 +77,14 @@ export class TrustStore {
       text = await Deno.readTextFile(path);
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return new TrustStore(path, new Map());
+      if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+        throw new HookError(
+          "permission_required",
+          `Cannot read trust store ${JSON.stringify(path)}: the host may not read it; run Deno ` +
+            `with --allow-read and --allow-write on it (approvals are written there)`,
+          { cause: e },
+        );
+      }
       throw e;
     }
     const bad = (why: string) =>
