@@ -557,7 +557,11 @@ export class PluginHost {
       const allowed = this.#grantsFor(name);
       checkGrants(manifest, file, { granted: allowed, declaredHooks: this.#declared });
       this.#checkKinds(bindings, name, file);
-      const limits = clampLimits(manifest.limits, this.#options.limits);
+      const clamped = clampLimits(manifest.limits, this.#options.limits);
+      // A hook file's timeout_ms can only shorten a wasm handler's deadline.
+      const limits = via?.timeoutMs === undefined || via.timeoutMs >= clamped.timeoutMs
+        ? clamped
+        : { ...clamped, timeoutMs: via.timeoutMs };
       const plugin = await Plugin.load(loaded.bytes, {
         name,
         granted: manifest.capabilities,

@@ -204,12 +204,18 @@ type = "wasm"
 plugin = "shout/plugin.toml"
 matcher = "/^[a-z ]+$/"
 priority = 10
+timeout_ms = 800
 `,
   });
   await Deno.mkdir(`${dir}/shout`);
   for (const f of ["plugin.toml", "shout.wasm"]) {
     await Deno.copyFile(shout + f, `${dir}/shout/${f}`);
   }
+  const manifest = await Deno.readTextFile(`${dir}/shout/plugin.toml`);
+  await Deno.writeTextFile(
+    `${dir}/shout/plugin.toml`,
+    manifest.replace(/^timeout_ms = \d+$/m, "timeout_ms = 1000"),
+  );
   await using host = await PluginHost.create({ handlers: { command: true }, onError: () => {} });
   const r = await host.loadHooks([dir]);
   assert.deepEqual(r.failed, []);
@@ -217,6 +223,7 @@ priority = 10
   assert.equal(await host.bus.applyFilters("the_content", "hello"), "[HELLO]");
   // the matcher keeps the plugin from subjects it does not match; the command still runs
   assert.equal(await host.bus.applyFilters("the_content", "Hello"), "[Hello]");
+  assert.equal(host.plugins()[0].limits.timeoutMs, 800); // the manifest asks for 1000
   assert.deepEqual(host.plugins()[0].hooks, [
     { name: "the_content", kind: "filter", priority: 10, fail: "warn" },
   ]);

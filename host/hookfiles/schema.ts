@@ -40,7 +40,7 @@ export interface HookDefinition {
   readonly priority: number;
   /** What a failure does; `block` for a guard when absent, `warn` otherwise. */
   readonly fail: FailPolicy;
-  /** Deadline of one run, in ms (command and http). */
+  /** Deadline of one run, in ms; for a wasm handler it can only lower the plugin's own. */
   readonly timeoutMs?: number;
   /** argv of a command handler. */
   readonly command?: readonly string[];
@@ -104,7 +104,9 @@ const definitionShape = {
     .int({ error: "not an integer in 1..600000" })
     .min(1, { error: "not an integer in 1..600000" })
     .max(600_000, { error: "not an integer in 1..600000" })
-    .optional().describe("Deadline of one run, in ms (command and http)."),
+    .optional().describe(
+      "Deadline of one run, in ms; for a wasm handler it can only lower the plugin's own.",
+    ),
   command: z.array(text("not a non-empty string", 4096), {
     error: "not an array of strings (the argv)",
   }).min(1, { error: "empty argv" }).optional()
@@ -144,7 +146,7 @@ const fileSchema = z.strictObject({
 const TYPE_KEYS: Readonly<Record<HandlerType, readonly string[]>> = {
   command: ["command", "shell", "cwd", "env", "timeout_ms"],
   http: ["url", "headers", "timeout_ms"],
-  wasm: ["plugin"],
+  wasm: ["plugin", "timeout_ms"],
 };
 const TYPE_ONLY = new Set(Object.values(TYPE_KEYS).flat());
 
