@@ -15,8 +15,8 @@ for (const lang of LANGS) {
     await using host = await PluginHost.create({ hooks: HOOKS, grants: ["state"], state: store });
     const identity: Record<string, string> = {};
     for (const kind of ["title", "count", "guard"] as const) {
-      identity[kind] = (await host.load(`${EXAMPLES}${exampleDir(lang, kind)}/plugin.toml`))
-        .identity;
+      const info = await host.load(`${EXAMPLES}${exampleDir(lang, kind)}/plugin.toml`);
+      identity[info.name] = info.identity;
     }
     const title = (v: unknown) => host.bus.applyFilters("title_case", v);
     assert.equal(await title("hello wide world"), "Hello Wide World");
@@ -35,8 +35,9 @@ for (const lang of LANGS) {
     assert.ok(titled === "Word ".repeat(13_000), `64 KiB title: ${String(titled).slice(0, 40)}…`);
 
     for (let i = 0; i < 5; i++) await host.bus.doAction("on_event", "user-42", i);
-    // state lives under the plugin's identity (its manifest URL: it is not pinned)
-    assert.equal(new TextDecoder().decode(store.get(identity.count, "count")), "5");
+    // state lives under the plugin's identity (its manifest's URL, since it is not pinned)
+    const plugin = identity[exampleDir(lang, "count")];
+    assert.equal(new TextDecoder().decode(store.get(plugin, "count")), "5");
 
     const guard = (s: unknown) => host.bus.checkGuards("run_command", s);
     assert.deepEqual(await guard("ls -la"), { decision: "continue" });
