@@ -55,4 +55,31 @@ export type { IsolationInfo } from "./host/_instance.ts";
 export type { IsolationReport, ProbeOutcome } from "./workers/protocol.ts";
 export type { LogEntry, PluginEvent } from "./host/_services.ts";
 export { DEFAULT_STATE_QUOTAS, MemoryStateStore } from "./host/state.ts";
+export {
+  compileMatcher,
+  HANDLE_TYPES,
+  HookPoints,
+  jsonEqual,
+  MemorySink,
+  mergePatch,
+  SinkHandle,
+} from "./host/points/mod.ts";
+export type {
+  DurableSink,
+  HandleType,
+  HookPointsOptions,
+  HookPointSpec,
+  Matcher,
+  Mutability,
+  PatchConflict,
+  PluginCall,
+  PointAnswer,
+  PointBindingOptions,
+  PointContext,
+  PointHandler,
+  PointKind,
+  PointVerdict,
+  SinkAck,
+  SinkItem,
+} from "./host/points/mod.ts";
 export type { StateQuotas, StateStore } from "./host/state.ts";

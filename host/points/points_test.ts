@@ -286,3 +286,31 @@ Deno.test("points: the JSON Schema leaves opaque fields out and states the contr
   assert.deepEqual(Object.keys(s.properties as object), ["tool_name", "tool_input"]);
   assert.deepEqual((s["x-gn-point"] as { mutable: unknown }).mutable, { tool_input: "replace" });
 });
+
+Deno.test("points: the host refuses an append on a handle that is not live or not the plugin's", async () => {
+  const errors: HookError[] = [];
+  const points = new HookPoints({ sinkKinds: ["note"], onError: (e) => void errors.push(e) });
+  points.declare({
+    name: "post",
+    kind: "guard",
+    subject: z.object({}),
+    handles: ["sink"],
+  });
+  let seen = 0;
+  let during: number[] = [];
+  points.addPlugin("post", { plugin: "p", handles: ["sink"] }, (payload) => {
+    seen = Number(/"sink":(\d+)/.exec(payload)![1]);
+    during = [
+      points.sinkAppend("q", seen, "note", "other plugin"),
+      points.sinkAppend("p", seen + 1, "note", "forged"),
+      points.sinkAppend("p", seen, "note", "mine"),
+    ];
+    return null;
+  });
+  const v = await points.dispatch("post", {});
+  assert.deepEqual(during, [-6, -6, 0]);
+  assert.equal(v.committed?.count, 1);
+  assert.equal(points.sinkAppend("p", seen, "note", "after the call"), -6);
+  assert.equal(errors.length, 3);
+  assert.ok(errors.every((e) => e.code === "capability_denied"));
+});
