@@ -81,5 +81,6 @@ export type {
   PointVerdict,
   SinkAck,
   SinkItem,
+  SubjectSchema,
 } from "./host/points/mod.ts";
 export type { StateQuotas, StateStore } from "./host/state.ts";

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { z } from "zod";
-import { HookError, MemorySink, PluginHost } from "../mod.ts";
+import { type HookError, MemorySink, PluginHost } from "../mod.ts";
 import type { HookPointSpec, LogEntry } from "../mod.ts";
 import { withTempDir } from "./_helpers.ts";
 import { writePointPlugin } from "./_point_plugins.ts";

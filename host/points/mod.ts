@@ -18,6 +18,7 @@ export type {
   PointHandler,
   PointKind,
   PointVerdict,
+  SubjectSchema,
 } from "./points.ts";
 export { compileMatcher } from "./matcher.ts";
 export type { Matcher } from "./matcher.ts";

@@ -25,6 +25,27 @@ import {
   type SinkItem,
 } from "./sink.ts";
 
+/**
+ * A subject schema: a zod 4 schema (`z.object({...})`), seen through the one
+ * method the host calls on it, so that zod's types are not part of this
+ * package's API. {@linkcode HookPoints.prototype.declare} refuses anything
+ * that is not a zod schema.
+ */
+export interface SubjectSchema {
+  /**
+   * Validates a value without throwing.
+   *
+   * @param value The subject.
+   * @returns Success, or the issues found.
+   */
+  safeParse(value: unknown):
+    | { success: true }
+    | {
+      success: false;
+      error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] };
+    };
+}
+
 /** The kinds of hook point: `guard` answers verdicts, `action` only observes. */
 export type PointKind = "guard" | "action";
 
@@ -59,7 +80,7 @@ export interface HookPointSpec {
    * chain, and the result again after each modification (re-validation).
    * Subjects are JSON objects.
    */
-  readonly subject: z.ZodType;
+  readonly subject: SubjectSchema;
   /**
    * Decisions a binding may answer; `continue` is always allowed.
    * @default {["continue"]}
@@ -358,7 +379,7 @@ export class HookPoints {
    */
   jsonSchema(name: string): Record<string, unknown> {
     const p = this.#point(name, "describe");
-    const schema = z.toJSONSchema(p.spec.subject, {
+    const schema = z.toJSONSchema(p.spec.subject as unknown as z.ZodType, {
       target: "draft-2020-12",
       unrepresentable: "any",
     }) as Record<string, unknown>;
@@ -550,7 +571,9 @@ export class HookPoints {
       throw new TypeError(
         `Cannot dispatch hook point ${
           q(name)
-        }: the subject is not valid under the point's schema: ${z.prettifyError(checked.error)}`,
+        }: the subject is not valid under the point's schema: ${
+          z.prettifyError(checked.error as unknown as z.ZodError)
+        }`,
       );
     }
     const field = p.spec.matchField === undefined ? undefined : subject[p.spec.matchField];
