@@ -28,7 +28,7 @@ import {
 
 /** Everything needed to start an instance of a plugin: the init message's fields, and more. */
 export interface InstanceSpec
-  extends Omit<InitMessage, "type" | "state" | "hostCallTimeoutMs" | "channel"> {
+  extends Omit<InitMessage, "type" | "state" | "hostCallTimeoutMs" | "channel" | "cancel"> {
   /** Deadline for spawning the worker and its self-test, in ms. */
   bootTimeoutMs: number;
   /** The embedder says Deno runs with `--unstable-worker-options`. */
@@ -70,6 +70,12 @@ export interface Transport {
   terminate(error: HookError): void;
   /** Test hook: makes the worker fail as a crash would. */
   crash(): void;
+  /**
+   * Whether the call in flight is already answered, waiting only to be
+   * collected (the host's event loop has not turned since): its deadline has
+   * not really passed.
+   */
+  answered(): boolean;
   /** Called once when the worker dies on its own (not by `terminate`). */
   onDeath: ((error: HookError) => void) | undefined;
 }
@@ -129,12 +135,14 @@ export async function startInstance(
   const channel = spec.channelBytes > 0
     ? { buffer: new SharedArrayBuffer(HEADER_BYTES + spec.channelBytes), spin: spinBudget() }
     : undefined;
+  const cancel = new SharedArrayBuffer(4);
   const transport = new WorkerTransport(
     booted.worker,
     spec.plugin,
     spec.services,
     state,
     channel?.buffer,
+    cancel,
   );
   const {
     bootTimeoutMs: _b,
@@ -144,7 +152,14 @@ export async function startInstance(
     channelBytes: _c,
     ...rest
   } = spec;
-  const init: InitMessage = { ...rest, type: "init", state, hostCallTimeoutMs: timeoutMs, channel };
+  const init: InitMessage = {
+    ...rest,
+    type: "init",
+    state,
+    hostCallTimeoutMs: timeoutMs,
+    channel,
+    cancel,
+  };
   try {
     await transport.init(init, spec.timeoutMs);
     spares?.refill();
@@ -360,6 +375,23 @@ function spinCounters(): Int32Array {
   return spinView!;
 }
 
+/**
+ * Test hook: the process-wide spinner counters (workers spinning, requests
+ * waiting to be picked up). Both are 0 whenever no call is in flight.
+ */
+export function spinCountsForTests(): { spinning: number; waiting: number } {
+  const v = spinCounters();
+  return {
+    spinning: Atomics.load(v, SpinSlot.spinning),
+    waiting: Atomics.load(v, SpinSlot.waiting),
+  };
+}
+
+/** Whether a shared call is still with the worker: not yet picked up, or running. */
+function unanswered(state: number): boolean {
+  return state === State.request || state === State.running;
+}
+
 /** Calls in flight on shared channels, process-wide: the host spins only when it is alone. */
 let sharedInFlight = 0;
 
@@ -397,6 +429,11 @@ class WorkerTransport implements Transport {
   readonly #worker: Worker;
   readonly #plugin: string;
   #pending: Pending | undefined;
+  /** The id of the message-path call in flight. */
+  #pendingId = 0;
+  /** The sequence number of the last shared call; tags what follows it by message. */
+  #seq = 0;
+  readonly #cancel: Int32Array;
   #starting: { resolve(r: IsolationReport): void; reject(e: HookError): void } | undefined;
   #nextId = 1;
   #dead: HookError | undefined;
@@ -409,6 +446,7 @@ class WorkerTransport implements Transport {
   #services = 0;
   #servicesWaiter: { count: number; resolve(): void } | undefined;
   #bigBody: ((body: Uint8Array) => void) | undefined;
+  /** A body of the current call that arrived before the host looked for it. */
   #earlyBody: Uint8Array | undefined;
   /** Smoothed time the worker takes to serve a call, in ms (what it reports). */
   #computeMs = 0.005;
@@ -421,8 +459,10 @@ class WorkerTransport implements Transport {
     services: PluginServices | undefined,
     state: StateChannel | undefined,
     channel: SharedArrayBuffer | undefined,
+    cancel: SharedArrayBuffer,
   ) {
     this.#worker = worker;
+    this.#cancel = new Int32Array(cancel);
     this.#plugin = plugin;
     this.#stateChannel = state;
     if (channel !== undefined) {
@@ -444,6 +484,9 @@ class WorkerTransport implements Transport {
         return;
       }
       if (m.type === "body") {
+        // Only the current call's body: one of an earlier call (which failed
+        // or was abandoned after posting it) is dropped.
+        if (m.seq !== this.#seq) return;
         // The worker posts the body before it publishes the answer, so a parked
         // host can receive it before it looks for it: keep it until then.
         if (this.#bigBody !== undefined) this.#bigBody(m.body);
@@ -488,6 +531,12 @@ class WorkerTransport implements Transport {
     });
   }
 
+  answered(): boolean {
+    const c = this.#ctrl;
+    return c !== undefined && this.#pending === PARKED &&
+      Atomics.load(c, Slot.state) === State.response;
+  }
+
   /** Test hook: makes the worker throw an uncaught exception. */
   crash(): void {
     this.#postToWorker({ type: "crash" });
@@ -528,6 +577,7 @@ class WorkerTransport implements Transport {
     return new Promise((resolve, reject) => {
       this.#pending = { resolve, reject };
       const m: CallMessage = { type: "call", id: this.#nextId++, hook, payload };
+      this.#pendingId = m.id;
       this.#postToWorker(m);
     });
   }
@@ -545,6 +595,9 @@ class WorkerTransport implements Transport {
     const c = this.#ctrl!;
     c[Slot.nameLen] = nameLen;
     c[Slot.payloadLen] = payloadLen;
+    this.#seq = (this.#seq + 1) | 0;
+    this.#earlyBody = undefined;
+    c[Slot.seq] = this.#seq;
     Atomics.add(spinCounters(), SpinSlot.waiting, 1);
     Atomics.store(c, Slot.state, State.request);
     if (Atomics.load(c, Slot.workerParked) === 1) Atomics.notify(c, Slot.state);
@@ -560,9 +613,9 @@ class WorkerTransport implements Transport {
     const t0 = sharedInFlight === 0 ? performance.now() : -1;
     sharedInFlight++;
     try {
-      while (Atomics.load(c, Slot.state) === State.request) {
+      for (let s = Atomics.load(c, Slot.state); unanswered(s); s = Atomics.load(c, Slot.state)) {
         Atomics.store(c, Slot.hostParked, 1);
-        const w = Atomics.waitAsync(c, Slot.state, State.request);
+        const w = Atomics.waitAsync(c, Slot.state, s);
         // terminate() stores `closed` and notifies, which ends this wait too.
         if (w.async) await w.value;
         Atomics.store(c, Slot.hostParked, 0);
@@ -726,7 +779,7 @@ class WorkerTransport implements Transport {
     const budget = 2 * this.#computeMs + SPIN_SLACK_MS;
     if (budget > MAX_HOST_SPIN_MS) return false;
     let until = -1; // set at the first check: most spins end before it
-    for (let i = 1; Atomics.load(c, Slot.state) === State.request; i++) {
+    for (let i = 1; unanswered(Atomics.load(c, Slot.state)); i++) {
       if ((i & 63) !== 0) continue;
       const now = performance.now();
       if (until < 0) until = now + budget;
@@ -746,14 +799,18 @@ class WorkerTransport implements Transport {
         this.#starting = undefined;
         return;
       case "done": {
+        if (r.id !== this.#pendingId) return; // not the call in flight
         const p = this.#pending;
         this.#pending = undefined;
+        this.#pendingId = 0;
         p?.resolve({ body: r.body, fuel: r.fuel });
         return;
       }
       case "error": {
+        if (r.id !== this.#pendingId) return;
         const p = this.#pending;
         this.#pending = undefined;
+        this.#pendingId = 0;
         p?.reject(this.#error(r.error));
         return;
       }
@@ -776,6 +833,10 @@ class WorkerTransport implements Transport {
   terminate(error: HookError): void {
     if (this.#dead !== undefined) return;
     this.#dead = error;
+    // Deno's terminate() interrupts neither JS nor wasm: the worker must stop
+    // by itself. From now on its host imports trap, its serve loop leaves, and
+    // it closes itself once the guest returns.
+    Atomics.store(this.#cancel, 0, 1);
     // A worker parked in Atomics.wait outlives terminate(): wake it first.
     const c = this.#ctrl;
     if (c !== undefined) {

@@ -12,6 +12,7 @@ import {
   type StateChannel,
   StateOp,
   StateSlot,
+  StateState,
   type WorkerReply,
 } from "../workers/protocol.ts";
 import {
@@ -71,6 +72,8 @@ export class StateServer {
   readonly #onError: (e: HookError) => void;
   /** The last write queued: each write's check and set run after the previous one. */
   #writes: Promise<unknown> = Promise.resolve();
+  /** The last request sequence number taken up, per channel. */
+  readonly #served = new WeakMap<SharedArrayBuffer, number>();
 
   constructor(
     plugin: string,
@@ -111,12 +114,18 @@ export class StateServer {
   async serve(channel: StateChannel): Promise<void> {
     const ctrl = new Int32Array(channel.buffer, 0, STATE_HEADER_BYTES / 4);
     const data = new Uint8Array(channel.buffer, STATE_HEADER_BYTES);
-    if (Atomics.load(ctrl, StateSlot.state) !== 1) return;
+    if (Atomics.load(ctrl, StateSlot.state) !== StateState.request) return;
+    const seq = Atomics.load(ctrl, StateSlot.seq);
+    // One message per request, but a late message can find a later request:
+    // each request is served once.
+    if (this.#served.get(channel.buffer) === seq) return;
+    this.#served.set(channel.buffer, seq);
     const op = ctrl[StateSlot.op];
     const keyLen = ctrl[StateSlot.keyLen];
     const valueLen = ctrl[StateSlot.valueLen];
     let status: number = Status.ok;
     let outLen = 0;
+    let found: Uint8Array | undefined;
     try {
       if (keyLen < 1 || keyLen > this.#quotas.maxKeyBytes) throw new RangeError("bad key length");
       const key = new TextDecoder("utf-8", { fatal: true }).decode(data.slice(0, keyLen));
@@ -126,7 +135,7 @@ export class StateServer {
           if (v === undefined) status = 0;
           else if (v.length > this.#quotas.maxValueBytes) status = Status.quota_exceeded;
           else {
-            data.set(v, keyLen);
+            found = v;
             outLen = v.length;
             status = 1;
           }
@@ -175,9 +184,17 @@ export class StateServer {
         );
       }
     }
+    // The request may have been withdrawn (the worker timed out) or replaced
+    // meanwhile: only the request that was read is answered.
+    if (
+      Atomics.load(ctrl, StateSlot.state) !== StateState.request ||
+      Atomics.load(ctrl, StateSlot.seq) !== seq
+    ) return;
+    if (found !== undefined) data.set(found, keyLen);
     ctrl[StateSlot.status] = status;
     ctrl[StateSlot.valueLen] = outLen;
-    Atomics.store(ctrl, StateSlot.state, 2);
+    Atomics.store(ctrl, StateSlot.answered, seq);
+    Atomics.store(ctrl, StateSlot.state, StateState.answered);
     Atomics.notify(ctrl, StateSlot.state);
   }
 }

@@ -434,13 +434,7 @@ export class Plugin implements PluginHandle {
     try {
       assertHookName(hook, this.name);
       if (this.#closed !== undefined) throw this.#closed;
-      if (this.#quarantine !== undefined) {
-        throw new HookError(
-          "quarantined",
-          `Cannot call hook "${hook}": plugin "${this.name}" is quarantined after repeated failures (see this error's cause); fix the cause, then re-enable it with host.plugin("${this.name}").reenable() to retry`,
-          { plugin: this.name, hook, cause: this.#quarantine },
-        );
-      }
+      if (this.#quarantine !== undefined) throw this.#quarantinedError(hook);
       const payload = kind === undefined ? value as string : encodeEnvelope(kind, value, args);
       const size = utf8Length(payload, this.#maxPayload);
       if (size > this.#maxPayload) {
@@ -534,10 +528,43 @@ export class Plugin implements PluginHandle {
       },
       (e: HookError) => {
         slot.starting = undefined;
+        this.#startFailed(e);
         throw e;
       },
     );
     return slot.starting;
+  }
+
+  /**
+   * A (re)start failed: it counts towards quarantine like any instance
+   * failure, and calls queued for an instance must not wait for one that is
+   * not coming. When no instance is up or starting, every queued call settles
+   * now with the failure (or `quarantined`); otherwise the others serve them.
+   */
+  #startFailed(error: HookError): void {
+    if (this.#closed !== undefined) return;
+    this.stats.failures++;
+    this.#countFailure(error);
+    const serving = this.#slots.some((s) => s.transport !== undefined || s.starting !== undefined);
+    if (serving && this.#quarantine === undefined) {
+      this.#pump();
+      return;
+    }
+    const failure = this.#quarantine === undefined ? error : this.#quarantinedError(undefined);
+    const waiting = [...this.#queue];
+    this.#queue.clear();
+    for (const job of waiting) job.reject(failure);
+    if (this.#inFlight === 0) this.#drained?.();
+  }
+
+  #quarantinedError(hook: string | undefined): HookError {
+    return new HookError(
+      "quarantined",
+      `Cannot call ${
+        hook === undefined ? "the plugin" : `hook "${hook}"`
+      }: plugin "${this.name}" is quarantined after repeated failures (see this error's cause); fix the cause, then re-enable it with host.plugin("${this.name}").reenable() to retry`,
+      { plugin: this.name, hook, cause: this.#quarantine },
+    );
   }
 
   /** Puts a live transport in a slot; a worker that dies while idle is replaced at once. */
@@ -634,6 +661,12 @@ export class Plugin implements PluginHandle {
       const now = performance.now();
       for (const s of this.#slots) {
         if (s.deadline <= now && s.transport !== undefined) {
+          if (s.transport.answered()) {
+            // Answered in time, but the event loop was busy and the timer ran
+            // first: the answer is collected in this turn. Look again later.
+            s.deadline = now + this.#timeoutMs;
+            continue;
+          }
           s.deadline = Infinity;
           s.transport.terminate(
             new HookError(

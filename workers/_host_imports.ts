@@ -19,13 +19,14 @@
 
 import { Status } from "../abi/status.ts";
 import {
+  GuestAbandoned,
   type GuestContext,
   type ImportFactory,
   MAX_GUEST_MESSAGE_BYTES,
   readMessage,
 } from "./guest.ts";
 import type { InitMessage, StateChannel, WorkerReply } from "./protocol.ts";
-import { STATE_HEADER_BYTES, StateOp, StateSlot } from "./protocol.ts";
+import { STATE_HEADER_BYTES, StateOp, StateSlot, StateState } from "./protocol.ts";
 
 const strict = new TextDecoder("utf-8", { fatal: true });
 const LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -62,9 +63,14 @@ export interface CallQuota {
  *
  * @param m The init message (granted tokens, approvals, quotas, channels).
  * @param quota The per-call event counters.
+ * @param abandoned Whether the host gave up on this worker (a state request then stops waiting).
  * @returns Factories by import name.
  */
-export function hostImports(m: InitMessage, quota: CallQuota): Record<string, ImportFactory> {
+export function hostImports(
+  m: InitMessage,
+  quota: CallQuota,
+  abandoned: () => boolean = () => false,
+): Record<string, ImportFactory> {
   const out: Record<string, ImportFactory> = {};
   const granted = new Set(m.granted);
   if (granted.has("clock")) out.gn_time_ms = () => () => BigInt(Date.now());
@@ -73,7 +79,7 @@ export function hostImports(m: InitMessage, quota: CallQuota): Record<string, Im
   if (granted.has("emit")) out.gn_event_emit = emitImport(m, quota);
   if (granted.has("sink")) out.gn_sink_append = sinkImport(m);
   if (granted.has("state") && m.state !== undefined) {
-    const state = new StateClient(m.state, m.hostCallTimeoutMs);
+    const state = new StateClient(m.state, m.hostCallTimeoutMs, abandoned);
     out.gn_state_get = (ctx) => (kp: number, kl: number) => state.get(ctx, kp, kl);
     out.gn_state_set = (ctx) => (kp: number, kl: number, vp: number, vl: number) =>
       state.set(ctx, kp, kl, vp, vl);
@@ -193,29 +199,49 @@ class StateClient {
   readonly #timeoutMs: number;
   readonly #maxKey: number;
   readonly #maxValue: number;
+  readonly #abandoned: () => boolean;
+  #seq = 0;
 
-  constructor(ch: StateChannel, timeoutMs: number) {
+  constructor(ch: StateChannel, timeoutMs: number, abandoned: () => boolean) {
     this.#ctrl = new Int32Array(ch.buffer, 0, STATE_HEADER_BYTES / 4);
     this.#data = new Uint8Array(ch.buffer, STATE_HEADER_BYTES);
     this.#timeoutMs = timeoutMs;
     this.#maxKey = ch.maxKeyBytes;
     this.#maxValue = ch.maxValueBytes;
+    this.#abandoned = abandoned;
   }
 
-  /** Sends the request in the buffer and parks until the host answers. */
+  /**
+   * Sends the request in the buffer and parks until the host answers it. A
+   * wake-up proves nothing (a late notify of an earlier request, the host's
+   * close): only the `answered` state carrying this request's sequence number
+   * ends the wait.
+   */
   #roundTrip(op: number, keyLen: number, valueLen: number): number {
     const c = this.#ctrl;
+    const seq = this.#seq = (this.#seq + 1) | 0;
     c[StateSlot.op] = op;
     c[StateSlot.keyLen] = keyLen;
     c[StateSlot.valueLen] = valueLen;
-    Atomics.store(c, StateSlot.state, 1);
+    c[StateSlot.seq] = seq;
+    Atomics.store(c, StateSlot.state, StateState.request);
     post({ type: "state" });
-    const r = Atomics.wait(c, StateSlot.state, 1, this.#timeoutMs);
-    if (r === "timed-out") {
-      throw new Error(`The host did not answer a state request within ${this.#timeoutMs} ms`);
+    const deadline = performance.now() + this.#timeoutMs;
+    for (;;) {
+      if (this.#abandoned()) throw new GuestAbandoned();
+      const s = Atomics.load(c, StateSlot.state);
+      if (s === StateState.answered && Atomics.load(c, StateSlot.answered) === seq) break;
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        // Withdraw the request: a late answer then finds no request to fill.
+        Atomics.compareExchange(c, StateSlot.state, StateState.request, StateState.idle);
+        throw new Error(`The host did not answer a state request within ${this.#timeoutMs} ms`);
+      }
+      Atomics.wait(c, StateSlot.state, s, left);
     }
-    Atomics.store(c, StateSlot.state, 0);
-    return c[StateSlot.status];
+    const status = c[StateSlot.status];
+    Atomics.store(c, StateSlot.state, StateState.idle);
+    return status;
   }
 
   #key(ctx: GuestContext, kp: number, kl: number): number {

@@ -55,7 +55,9 @@ export class ChannelServer {
 
   /**
    * Serves until the host asks to yield (a message is waiting) or closes.
-   * Call again after handling the message.
+   * Call again after handling the message. Returns at once when the host has
+   * closed the channel, so the worker gets back to its event loop, where
+   * Deno completes `terminate()` (it interrupts neither JS nor wasm).
    */
   serve(): void {
     const c = this.#ctrl;
@@ -129,17 +131,28 @@ export class ChannelServer {
     }
   }
 
-  /** Copies a body into the region, or posts it when it does not fit (`-1`). */
+  /**
+   * Copies a body into the region, or keeps a copy when it does not fit
+   * (`-1`): that copy is posted only once the whole call succeeded (the frees
+   * after it run guest code, which may still fail the call).
+   */
   readonly #readBody = (body: Uint8Array): number => {
     const region = this.#region;
     if (body.length <= region.length) {
       region.set(body);
       return body.length;
     }
-    const copy = body.slice();
-    this.#post({ type: "body", body: copy }, [copy.buffer]);
+    this.#bigBody = body.slice();
     return -1;
   };
+
+  /** A body too large for the region, held until its call succeeded. */
+  #bigBody: Uint8Array | undefined;
+
+  /** Posts a body or error record that did not fit, tagged with its call's sequence number. */
+  #postBody(seq: number, body: Uint8Array): void {
+    this.#post({ type: "body", seq, body }, [body.buffer as ArrayBuffer]);
+  }
 
   #lastHook = "";
   #lastHookBytes = new Uint8Array(0);
@@ -163,9 +176,16 @@ export class ChannelServer {
 
   #handle(): void {
     const c = this.#ctrl;
+    // Take the request: a request the host closed first is never run, and
+    // only the side that takes it off `request` takes it off the waiting count.
+    if (Atomics.compareExchange(c, Slot.state, State.request, State.running) !== State.request) {
+      return;
+    }
+    Atomics.sub(this.#spin, SpinSlot.waiting, 1);
     const region = this.#region;
     const nameLen = c[Slot.nameLen];
     const payloadLen = c[Slot.payloadLen];
+    const seq = c[Slot.seq];
     // Timing is sampled (every 4th call, and the gap after it): a clock read
     // costs 0.15 µs, a tenth of a small call.
     const sampled = (++this.#calls & 3) === 0;
@@ -174,10 +194,10 @@ export class ChannelServer {
       this.#gap = this.#gap * 0.7 + Math.min(t0 - this.#answeredAt, 10) * 0.3;
       this.#gapOpen = false;
     }
-    Atomics.sub(this.#spin, SpinSlot.waiting, 1);
     const hook = this.#hookName(region, nameLen);
     let result: number = Result.none;
     let len = 0;
+    this.#bigBody = undefined;
     try {
       const out = this.#guest.call(
         hook,
@@ -185,8 +205,11 @@ export class ChannelServer {
         this.#readBody,
       );
       if (out === null) result = Result.none;
-      else if (out < 0) result = Result.message;
-      else {
+      else if (out < 0) {
+        // The call succeeded, frees included: only now does the body leave.
+        this.#postBody(seq, this.#bigBody!);
+        result = Result.message;
+      } else {
         result = Result.body;
         len = out;
       }
@@ -201,10 +224,11 @@ export class ChannelServer {
         result = Result.error;
       } else {
         // A small region: the record follows whole, as a message (like a big body).
-        const bytes = encoder.encode(text);
-        this.#post({ type: "body", body: bytes }, [bytes.buffer]);
+        this.#postBody(seq, encoder.encode(text));
         result = Result.errorMessage;
       }
+    } finally {
+      this.#bigBody = undefined;
     }
     const fuel = this.#guest.lastFuelUsed;
     if (fuel !== undefined) this.#fuel[0] = fuel;
@@ -218,7 +242,13 @@ export class ChannelServer {
       this.#answeredAt = t1;
       this.#gapOpen = true;
     }
-    Atomics.store(c, Slot.state, State.response);
-    if (Atomics.load(c, Slot.hostParked) === 1) Atomics.notify(c, Slot.state);
+    // Never over `closed`: a host that gave up on this call (timeout, close)
+    // has closed the channel, and the serve loop then leaves.
+    if (
+      Atomics.compareExchange(c, Slot.state, State.running, State.response) === State.running &&
+      Atomics.load(c, Slot.hostParked) === 1
+    ) {
+      Atomics.notify(c, Slot.state);
+    }
   }
 }

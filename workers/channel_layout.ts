@@ -39,6 +39,13 @@ export const Slot = {
    * it: waking a parked thread. Spinning up to this long pays for itself.
    */
   wakeNs: 10,
+  /**
+   * The sequence number of the request in the region, written by the host
+   * before it publishes the request; the worker tags whatever it posts for
+   * that call (a body or error record too large for the region) with it, and
+   * the host drops a message whose tag is not its current call's.
+   */
+  seq: 11,
 } as const;
 
 /** Byte offset of the i64 fuel used by the last call. */
@@ -54,8 +61,18 @@ export const State = {
   response: 2,
   /** The host posted a message; the worker leaves its loop to receive it. */
   yield: 3,
-  /** The channel is closing; the worker leaves its loop for good. */
+  /**
+   * The channel is closing; the worker leaves its loop for good. Only the host
+   * writes it, and the worker never overwrites it: every state change the
+   * worker makes is a compare-and-exchange from the state it expects.
+   */
   closed: 4,
+  /**
+   * The worker picked the request up and runs it (`request` → `running`, a
+   * compare-and-exchange: a request the host closed first is never run, and
+   * exactly one side takes it off the process-wide `waiting` count).
+   */
+  running: 5,
 } as const;
 
 /** Kinds of answer. */

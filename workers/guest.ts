@@ -76,6 +76,20 @@ export interface GuestOptions {
   importNames: readonly string[];
   /** Runs before each call (resets per-call quotas). */
   beforeCall?: () => void;
+  /**
+   * Whether the host has abandoned this instance (timed out, closed). From
+   * then on every host import traps, so a guest calling the host stops at
+   * its next call, and a failed call does not re-instantiate.
+   */
+  abandoned?: () => boolean;
+}
+
+/** Thrown by a host import once the host abandoned the call: unwinds the guest. */
+export class GuestAbandoned extends Error {
+  constructor() {
+    super("The host abandoned this call (timeout or close); host functions refuse to run");
+    this.name = "GuestAbandoned";
+  }
 }
 
 interface Exports {
@@ -115,6 +129,13 @@ export class Guest {
   #errorMessage: string | undefined;
   #scratch = new Uint8Array(1024);
   readonly #nameCache = new Map<string, Uint8Array>();
+  /**
+   * Set when re-instantiating failed (the start function trapped): no call
+   * is served from that half-started instance; the next call tries again.
+   */
+  #broken: HookError | undefined;
+  /** The instance whose start function is running (host imports act on it). */
+  #starting: Exports | undefined;
   /** How many times the instance was replaced after a poisoning failure. */
   recycles = 0;
   /** Fuel used by the last call, when metered. */
@@ -163,46 +184,69 @@ export class Guest {
           { plugin: this.#options.plugin },
         );
       }
-      env[name] = make(ctx);
+      env[name] = this.#guard(make(ctx));
     }
     this.#hook = undefined;
+    // The new exports are installed only once the start function returned:
+    // a call must never run on a half-started instance.
+    let next: Exports | undefined;
     try {
       const instance = new WebAssembly.Instance(this.#module, { env });
-      this.#exports = instance.exports as unknown as Exports;
-      if (this.#exports.__gn_start !== undefined) {
-        this.#setFuel();
-        this.#exports.__gn_start();
+      next = instance.exports as unknown as Exports;
+      const start = next.__gn_start;
+      if (start !== undefined) {
+        const fuel = this.#options.fuel;
+        if (fuel !== undefined && next.__gn_fuel_set !== undefined) next.__gn_fuel_set(fuel);
+        // Host imports called by the start function see the instance starting.
+        this.#starting = next;
+        start();
       }
     } catch (cause) {
-      throw this.#fault(cause, undefined);
+      throw this.#fault(cause, undefined, next);
+    } finally {
+      this.#starting = undefined;
     }
+    this.#exports = next;
+    this.#broken = undefined;
+  }
+
+  /** Wraps a host import so that it traps once the host abandoned the instance. */
+  #guard(f: WebAssembly.ImportValue): WebAssembly.ImportValue {
+    const abandoned = this.#options.abandoned;
+    if (abandoned === undefined || typeof f !== "function") return f;
+    const g = f as (...args: unknown[]) => unknown;
+    return (...args: unknown[]) => {
+      if (abandoned()) throw new GuestAbandoned();
+      return g(...args);
+    };
   }
 
   #context(): GuestContext {
     // deno-lint-ignore no-this-alias
     const self = this;
+    const x = (): Exports => this.#starting ?? this.#exports;
     return {
       plugin: this.#options.plugin,
       get hook() {
         return self.#hook;
       },
-      bytes: () => new Uint8Array(this.#exports.memory.buffer),
+      bytes: () => new Uint8Array(x().memory.buffer),
       read: (ptr, len, max) => {
         const p = ptr >>> 0;
         const n = len >>> 0;
         if (n > max) return undefined;
-        const mem = new Uint8Array(this.#exports.memory.buffer);
+        const mem = new Uint8Array(x().memory.buffer);
         return p + n <= mem.length ? mem.subarray(p, p + n) : undefined;
       },
       write: (data) => {
-        const ptr = this.#exports.gn_alloc(data.length) >>> 0;
+        const ptr = x().gn_alloc(data.length) >>> 0;
         if (ptr === 0) return 0;
-        const mem = new Uint8Array(this.#exports.memory.buffer);
+        const mem = new Uint8Array(x().memory.buffer);
         if (ptr + data.length > mem.length) return 0;
         mem.set(data, ptr);
         return ptr;
       },
-      fuelLeft: () => this.#exports.__gn_fuel_get?.(),
+      fuelLeft: () => x().__gn_fuel_get?.(),
       payload: () => this.#payload,
     };
   }
@@ -267,6 +311,21 @@ export class Guest {
         { plugin, hook },
       );
     }
+    if (this.#broken !== undefined) {
+      // The last re-instantiation failed: try again, or fail with its error.
+      try {
+        this.#instantiate();
+      } catch (cause) {
+        const e = cause instanceof HookError ? cause : this.#fault(cause, hook);
+        this.#broken = e;
+        throw new HookError(e.code, `Cannot call hook "${hook}": ${e.message}`, {
+          plugin,
+          hook,
+          status: e.status,
+          cause: e,
+        });
+      }
+    }
     const name = this.#nameBytes(hook);
     const x = this.#exports;
     this.#hook = hook;
@@ -306,7 +365,9 @@ export class Guest {
       }
       this.#hook = undefined;
       this.#payload = undefined;
-      if (failure !== undefined && POISONING.has(failure.code)) this.#recycle();
+      if (
+        failure !== undefined && POISONING.has(failure.code) && !this.#options.abandoned?.()
+      ) this.#recycle();
     }
   }
 
@@ -400,16 +461,25 @@ export class Guest {
     }
   }
 
+  /**
+   * Replaces the instance after a poisoning failure. A start function that
+   * fails here leaves the guest broken (the call's own failure stays the one
+   * reported); the next call re-instantiates first.
+   */
   #recycle(): void {
     this.recycles++;
-    this.#instantiate();
+    try {
+      this.#instantiate();
+    } catch (cause) {
+      this.#broken = cause instanceof HookError ? cause : this.#fault(cause, undefined);
+    }
   }
 
-  #fault(cause: unknown, hook: string | undefined): HookError {
+  #fault(cause: unknown, hook: string | undefined, exports = this.#exports): HookError {
     const plugin = this.#options.plugin;
     if (cause instanceof HookError) return cause;
     const where = hook === undefined ? "start-up" : `hook "${hook}"`;
-    const left = this.#exports?.__gn_fuel_get?.();
+    const left = exports?.__gn_fuel_get?.();
     if (left !== undefined && left < 0n) {
       const budget = this.#options.fuel;
       return new HookError(

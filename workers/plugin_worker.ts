@@ -55,9 +55,11 @@ async function init(m: InitMessage): Promise<void> {
     });
     return;
   }
+  const cancel = new Int32Array(m.cancel);
+  abandoned = () => Atomics.load(cancel, 0) !== 0;
   try {
     const quota = { events: 0, eventBytes: 0, logs: 0 };
-    const imports = hostImports(m, quota);
+    const imports = hostImports(m, quota, abandoned);
     guest = new Guest(m.module, {
       plugin: m.plugin,
       maxPayloadBytes: m.maxPayloadBytes,
@@ -65,6 +67,7 @@ async function init(m: InitMessage): Promise<void> {
       fuel: m.fuel === undefined ? undefined : BigInt(m.fuel),
       importNames: m.importNames,
       imports,
+      abandoned,
       beforeCall: () => {
         quota.events = 0;
         quota.logs = 0;
@@ -82,10 +85,28 @@ async function init(m: InitMessage): Promise<void> {
       );
     }
     reply({ type: "ready", isolation });
-    server?.serve();
+    serve();
   } catch (e) {
     reply({ type: "failed", isolation, error: record(e).toRecord() });
+    leaveIfAbandoned();
   }
+}
+
+/** Whether the host gave up on this worker; set at init. */
+let abandoned = (): boolean => false;
+
+/**
+ * Serves the channel until it yields or closes. Once the host has abandoned
+ * the worker, the worker closes itself: Deno's `terminate()` completes only
+ * when the worker's thread is back in its event loop.
+ */
+function serve(): void {
+  server?.serve();
+  leaveIfAbandoned();
+}
+
+function leaveIfAbandoned(): void {
+  if (abandoned()) self.close();
 }
 
 function call(m: CallMessage): void {
@@ -108,8 +129,8 @@ function call(m: CallMessage): void {
 self.onmessage = (e: MessageEvent<InitMessage | CallMessage | { type: "crash" }>) => {
   const m = e.data;
   if (m.type === "call") {
-    call(m);
-    server?.serve();
+    if (!abandoned()) call(m);
+    serve();
   } else if (m.type === "init") void init(m);
   else if (m.type === "crash") {
     // Supervision tests: an uncaught exception, as a real worker failure would raise.

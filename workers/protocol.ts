@@ -32,10 +32,30 @@ export interface IsolationReport {
 export const STATE_HEADER_BYTES = 32;
 
 /**
- * Slots of a state channel's header. `state` is 0 idle, 1 request pending,
- * 2 answered; the data area holds the key, then the value.
+ * Slots of a state channel's header; the data area holds the key, then the
+ * value. `seq` is the request's sequence number, which the host copies into
+ * `answered` with its answer: the worker takes only the answer to the request
+ * it is waiting for.
  */
-export const StateSlot = { state: 0, op: 1, keyLen: 2, valueLen: 3, status: 4 } as const;
+export const StateSlot = {
+  state: 0,
+  op: 1,
+  keyLen: 2,
+  valueLen: 3,
+  status: 4,
+  seq: 5,
+  answered: 6,
+} as const;
+
+/** States of a state channel (the `state` slot). */
+export const StateState = {
+  /** No request pending. */
+  idle: 0,
+  /** The worker wrote a request and waits. */
+  request: 1,
+  /** The host wrote the answer (and copied the request's `seq`). */
+  answered: 2,
+} as const;
 
 /** State operations. */
 export const StateOp = { get: 1, set: 2, del: 3 } as const;
@@ -76,6 +96,12 @@ export interface InitMessage {
   hostCallTimeoutMs: number;
   /** The shared-memory call channel and the process-wide spinner budget, when used. */
   channel?: { buffer: SharedArrayBuffer; spin: SharedArrayBuffer };
+  /**
+   * One i32 the host sets to 1 when it abandons the worker (timeout, crash,
+   * close): from then on every host import traps, so a guest that calls the
+   * host stops at its next call.
+   */
+  cancel: SharedArrayBuffer;
 }
 
 /** Host → worker: one hook call. */
@@ -102,5 +128,5 @@ export type WorkerReply =
   | { type: "ready"; isolation: IsolationReport }
   | { type: "failed"; isolation: IsolationReport; error: HookErrorRecord }
   | { type: "done"; id: number; body: string | null; fuel?: bigint }
-  | { type: "body"; body: Uint8Array }
+  | { type: "body"; seq: number; body: Uint8Array }
   | { type: "error"; id: number; error: HookErrorRecord; fuel?: bigint };
