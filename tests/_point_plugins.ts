@@ -29,6 +29,8 @@ export interface PointPluginSpec {
   /** Where the handle's digits start in the envelope (34 for a guard, 35 for an action). */
   handleAt?: number;
   capabilities?: string[];
+  /** Loop iterations before answering (a slow plugin). */
+  spin?: number;
 }
 
 function watString(s: string): string {
@@ -89,7 +91,12 @@ export function pointPluginWat(p: PointPluginSpec): string {
     (memory.copy (local.get $p) (local.get $at) (local.get $len))
     (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32)) (i64.extend_i32_u (local.get $len))))
   (func (export "gn_handle_hook") (param $np i32) (param $nl i32) (param $pp i32) (param $pl i32) (result i64)
-    (local $h i32) (local $cur i32) (local $st i32)
+    (local $h i32) (local $cur i32) (local $st i32) (local $i i32)
+    ${
+    p.spin
+      ? `(loop $l (br_if $l (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const ${p.spin}))))`
+      : ""
+  }
     ${p.logPayload ? "(call $log (i32.const 1) (local.get $pp) (local.get $pl))" : ""}
     ${
     p.sink
@@ -137,6 +144,7 @@ capabilities = ${JSON.stringify(caps)}
 
 [limits]
 timeout_ms = 1000
+fuel = 1_000_000_000
 
 ${p.hooks}
 `,

@@ -350,3 +350,72 @@ Deno.test("points: create refuses a name that is both a bus hook and a point", a
     TypeError,
   );
 });
+
+Deno.test("points: an action point sends the subject as args[0], with its handle, and ignores answers", async () => {
+  await withTempDir(async (dir) => {
+    const sessionStart: HookPointSpec = {
+      name: "session_start",
+      kind: "action",
+      subject: z.object({ session: z.string(), secret: z.string() }),
+      opaque: ["secret"],
+      handles: ["sink"],
+    };
+    const file = await writePointPlugin(dir, {
+      name: "observer",
+      hooks: '[[hooks]]\nname = "session_start"\nkind = "action"\nhandles = ["sink"]\n',
+      body: '{"decision":"block","reason":"ignored"}',
+      logPayload: true,
+      sink: { kind: "note", data: "started", handle: "call" },
+      failBody: "",
+      handleAt: 35,
+    });
+    const lines: LogEntry[] = [];
+    const sink = new MemorySink();
+    await using host = await PluginHost.create({
+      points: [sessionStart],
+      spareWorkers: 0,
+      grants: ["log", "sink"],
+      sink,
+      sinkKinds: ["note"],
+      log: (e) => void lines.push(e),
+    });
+    await host.load(file);
+    const v = await host.points.dispatch("session_start", { session: "s-9", secret: "x" });
+    assert.equal(v.decision, "continue");
+    assert.match(
+      lines[0].message,
+      /^\{"kind":"action","handles":\{"sink":\d+\},"args":\[\{"session":"s-9"\}\]\}$/,
+    );
+    assert.deepEqual(sink.items().map((i) => i.data), ["started"]);
+    await assert.rejects(
+      host.points.dispatch("session_start", { session: 7 } as unknown as Record<string, unknown>),
+      TypeError,
+    );
+    await assert.rejects(host.points.dispatch("session_end", {}), { code: "hook_not_declared" });
+  });
+});
+
+Deno.test("points: a guard binding cut short by close() answers block, whatever its fail policy", async () => {
+  await withTempDir(async (dir) => {
+    const file = await writePointPlugin(dir, {
+      name: "slow",
+      hooks: hook("pre_submit", 'fail = "warn"'),
+      body: "",
+      spin: 50_000_000,
+    });
+    const host = await PluginHost.create({ ...OPTIONS, onError: () => {} });
+    await host.load(file);
+    const verdict = host.points.dispatch("pre_submit", {
+      actor: "a",
+      body: "b",
+      extra: [],
+      auth: "t",
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    await host.close();
+    const v = await verdict;
+    assert.equal(v.decision, "block");
+    assert.equal(v.by, "slow");
+    assert.match(v.reason!, /was unloaded/);
+  });
+});
