@@ -314,3 +314,11 @@ Deno.test("points: the host refuses an append on a handle that is not live or no
   assert.equal(errors.length, 3);
   assert.ok(errors.every((e) => e.code === "capability_denied"));
 });
+
+Deno.test("points: a SinkHandle cannot be made outside the host", async () => {
+  const { SinkHandle } = await import("./sink.ts");
+  assert.throws(
+    () => new SinkHandle(Symbol("gn.sink.mint"), "p", "me", new Set(["note"])),
+    TypeError,
+  );
+});
