@@ -414,6 +414,19 @@ export class Plugin implements PluginHandle {
   }
 
   /**
+   * Counts an answer the caller decoded itself and found bad (a hook point's
+   * body that is not JSON, or an unknown decision): a failure of the
+   * plugin, towards quarantine, like a bad body of a bus hook.
+   *
+   * @param error The `bad_response` it fails with.
+   */
+  badAnswer(error: HookError): void {
+    this.stats.calls--;
+    this.stats.failures++;
+    this.#countFailure(error);
+  }
+
+  /**
    * Sends an already encoded envelope (for tests and the conformance suite).
    *
    * @param hook The hook name.

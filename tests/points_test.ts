@@ -419,3 +419,28 @@ Deno.test("points: a guard binding cut short by close() answers block, whatever 
     assert.match(v.reason!, /was unloaded/);
   });
 });
+
+Deno.test("points: bad answers count towards the plugin's quarantine, like a bus hook's bad body", async () => {
+  await withTempDir(async (dir) => {
+    const file = await writePointPlugin(dir, {
+      name: "babbler",
+      hooks: hook("pre_submit", 'fail = "warn"'),
+      body: '{"decision":"perhaps"}',
+    });
+    await using host = await PluginHost.create({
+      ...OPTIONS,
+      quarantineAfter: 3,
+      onError: () => {},
+    });
+    await host.load(file);
+    const subject = { actor: "a", body: "b", extra: [], auth: "t" };
+    for (let i = 0; i < 3; i++) {
+      const v = await host.points.dispatch("pre_submit", subject);
+      assert.equal(v.errors[0].code, "bad_response");
+    }
+    assert.equal(host.plugin("babbler")!.quarantined, true);
+    assert.equal(host.plugin("babbler")!.stats.failures, 3);
+    const v = await host.points.dispatch("pre_submit", subject);
+    assert.equal(v.errors[0].code, "quarantined");
+  });
+});

@@ -145,6 +145,12 @@ export interface PointBindingOptions {
   decisions?: readonly Decision[];
   /** The plugin it belongs to (set by the plugin host). */
   plugin?: string;
+  /**
+   * Told of each `bad_response` of this plugin binding (a body that is not
+   * JSON, not a verdict, or with a decision it may not answer): the plugin
+   * host counts it towards the plugin's quarantine.
+   */
+  onBadAnswer?: (error: HookError) => void;
 }
 
 /** Two modifications that set the same field to different values. */
@@ -212,6 +218,7 @@ interface Binding {
   readonly decisions: ReadonlySet<Decision> | undefined;
   readonly host?: PointHandler;
   readonly call?: PluginCall;
+  readonly onBadAnswer?: (error: HookError) => void;
 }
 
 type Outcome =
@@ -516,6 +523,7 @@ export class HookPoints {
       matcher,
       handles: [...new Set(opts.handles ?? [])],
       decisions: opts.decisions === undefined ? undefined : new Set(opts.decisions),
+      onBadAnswer: opts.onBadAnswer,
       ...impl,
     };
     p.chain = [...p.chain, b].sort((x, y) => x.priority - y.priority || x.seq - y.seq);
@@ -645,12 +653,13 @@ export class HookPoints {
     try {
       parsed = JSON.parse(body);
     } catch {
-      return {
-        ok: false,
-        error: this.#bad(p, b, "bad_response", "its answer is not JSON"),
-      };
+      const error = this.#bad(p, b, "bad_response", "its answer is not JSON");
+      b.onBadAnswer?.(error);
+      return { ok: false, error };
     }
-    return this.#answer(p, b, parsed, items);
+    const outcome = this.#answer(p, b, parsed, items);
+    if (!outcome.ok) b.onBadAnswer?.(outcome.error);
+    return outcome;
   }
 
   #pluginError(p: Point, b: Binding, cause: unknown): HookError {
