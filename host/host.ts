@@ -84,6 +84,14 @@ export interface PluginHostOptions {
   sink?: DurableSink;
   /** Item kinds a sink handle accepts; any other is denied (-6). @default {[]} */
   sinkKinds?: readonly string[];
+  /**
+   * Accept regular-expression matchers (`match = "/…/"`) in manifests. Off
+   * by default: a manifest is untrusted, and a regular expression can
+   * backtrack for a long time on the host's thread. Exact names,
+   * alternatives and wildcards are always accepted (they run in linear
+   * time); host handlers may always use regular expressions. @default {false}
+   */
+  regexMatchers?: boolean;
   /** Largest payload of one call, in bytes. @default {1048576} */
   maxPayloadBytes?: number;
   /** Largest response body of one call, in bytes. @default {1048576} */
@@ -554,12 +562,24 @@ export class PluginHost {
         );
       }
       try {
-        this.points.check(h.name, {
+        const matcher = this.points.check(h.name, {
           plugin: name,
           match: h.match,
           decisions: h.decisions,
           handles: h.handles,
         });
+        if (matcher.regex && this.#options.regexMatchers !== true) {
+          throw new HookError(
+            "point_mismatch",
+            `match ${
+              JSON.stringify(h.match)
+            } is a regular expression, which this host does not accept from ` +
+              "manifests (one can backtrack for a long time on the host's thread): use exact " +
+              'names, alternatives ("Write|Edit") or wildcards ("mcp__*"), or the host sets ' +
+              "regexMatchers: true in PluginHost.create",
+            { plugin: name, hook: h.name },
+          );
+        }
       } catch (e) {
         if (!(e instanceof HookError)) throw e;
         throw new HookError(e.code, `${where}: key "hooks[${i}]": ${e.message}`, {
@@ -651,6 +671,7 @@ export class PluginHost {
         match: h.match,
         decisions: h.decisions,
         handles: h.handles,
+        onBadAnswer: (e) => plugin.badAnswer(e),
       }, async (payload) => {
         if (gone.value) return unloaded;
         try {

@@ -333,6 +333,18 @@ Deno.test("points: bindings a point would refuse are refused at load", async () 
         return true;
       });
     }
+    const regex = await writePointPlugin(dir, {
+      name: "regex",
+      hooks: hook("pre_tool_use", 'match = "/^(Write|Edit)$/"'),
+      body: "",
+    });
+    await assert.rejects(host.load(regex), (e: HookError) => {
+      assert.equal(e.code, "point_mismatch");
+      assert.match(e.message, /regexMatchers: true/);
+      return true;
+    });
+    await using lenient = await PluginHost.create({ ...OPTIONS, regexMatchers: true });
+    await lenient.load(regex);
     await using strict = await PluginHost.create({ ...OPTIONS });
     const granted = await writePointPlugin(dir, {
       name: "ungranted",

@@ -5,7 +5,9 @@
  *
  * - `*` matches everything (the same as no `match`).
  * - `/…/` (a leading and a trailing slash) is a JavaScript regular expression,
- *   `u` flag, no other flags, unanchored: write `^` and `$` to anchor it.
+ *   `u` flag, no other flags, unanchored: write `^` and `$` to anchor it. A
+ *   regular expression can backtrack for a long time on the host's thread, so
+ *   the plugin host accepts one in a manifest only with `regexMatchers: true`.
  * - Anything else is one or more alternatives separated by `|`; each is an
  *   exact name, where `*` stands for any run of characters (so `mcp__*` is a
  *   prefix, `*_file` a suffix). Alternatives use `A-Z a-z 0-9 _ - . :` and `*`.
@@ -20,6 +22,8 @@
 export interface Matcher {
   /** The pattern as written. */
   readonly source: string;
+  /** Whether it is a regular expression (`/…/`). */
+  readonly regex: boolean;
   /** Whether the matcher accepts every subject. */
   readonly all: boolean;
   /**
@@ -64,7 +68,7 @@ export function compileMatcher(pattern: string): Matcher {
       }: a match pattern is 1 to ${MAX_PATTERN} characters`,
     );
   }
-  if (pattern === "*") return { source: pattern, all: true, test: () => true };
+  if (pattern === "*") return { source: pattern, all: true, regex: false, test: () => true };
   if (pattern.length >= 2 && pattern.startsWith("/") && pattern.endsWith("/")) {
     let re: RegExp;
     try {
@@ -76,10 +80,15 @@ export function compileMatcher(pattern: string): Matcher {
         })`,
       );
     }
-    return { source: pattern, all: false, test: (v) => typeof v === "string" && re.test(v) };
+    return {
+      source: pattern,
+      all: false,
+      regex: true,
+      test: (v) => typeof v === "string" && re.test(v),
+    };
   }
   const exact = new Set<string>();
-  const wild: RegExp[] = [];
+  const wild: string[][] = [];
   for (const alt of pattern.split("|")) {
     if (!ALT.test(alt)) {
       throw new SyntaxError(
@@ -87,16 +96,35 @@ export function compileMatcher(pattern: string): Matcher {
           'must be a non-empty run of "A-Z a-z 0-9 _ - . :" and "*"; write /…/ for a regular expression',
       );
     }
-    if (alt === "*") return { source: pattern, all: true, test: () => true };
+    if (alt === "*") return { source: pattern, all: true, regex: false, test: () => true };
     if (!alt.includes("*")) exact.add(alt);
-    else {
-      const body = alt.split("*").map((s) => s.replace(/[.]/g, "\\.")).join(".*");
-      wild.push(new RegExp(`^${body}$`, "su"));
-    }
+    else wild.push(alt.split("*"));
   }
   return {
     source: pattern,
     all: false,
-    test: (v) => typeof v === "string" && (exact.has(v) || wild.some((re) => re.test(v))),
+    regex: false,
+    test: (v) => typeof v === "string" && (exact.has(v) || wild.some((parts) => glob(parts, v))),
   };
+}
+
+/**
+ * Whether `value` is `parts` joined by runs of any characters: the first
+ * part a prefix, the last a suffix, the others found left to right. Greedy
+ * leftmost search, linear in the value for each part: no backtracking, so
+ * no pattern can make it slow.
+ */
+function glob(parts: readonly string[], value: string): boolean {
+  const first = parts[0];
+  const last = parts[parts.length - 1];
+  if (value.length < first.length + last.length) return false;
+  if (!value.startsWith(first) || !value.endsWith(last)) return false;
+  let at = first.length;
+  const end = value.length - last.length;
+  for (let i = 1; i < parts.length - 1; i++) {
+    const found = value.indexOf(parts[i], at);
+    if (found < 0 || found + parts[i].length > end) return false;
+    at = found + parts[i].length;
+  }
+  return true;
 }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { z } from "zod";
 import { HookPoints, type PointAnswer } from "./points.ts";
 import { MemorySink } from "./sink.ts";
+import { compileMatcher } from "./matcher.ts";
 import type { HookError } from "../../abi/errors.ts";
 
 const tool = z.object({
@@ -159,6 +160,20 @@ Deno.test("points: matchers select bindings; a miss does not call the handler", 
   }
   assert.deepEqual(calls, { bash: 1, edit: 2, mcp: 1, re: 1, all: 6 });
   assert.throws(() => points.add("pre_tool_use", () => {}, { match: "/(/" }), SyntaxError);
+  // Wildcards: prefix, suffix, inside, several; never a backtracking regular expression.
+  const glob = (p: string, v: string) => compileMatcher(p).test(v);
+  assert.equal(glob("mcp__*", "mcp__"), true);
+  assert.equal(glob("*_file", "read_file"), true);
+  assert.equal(glob("*_file", "_fil"), false);
+  assert.equal(glob("a*b*c", "abc"), true);
+  assert.equal(glob("a*b*c", "aXbYc"), true);
+  assert.equal(glob("a*b*c", "acb"), false);
+  assert.equal(glob("ab*ba", "aba"), false);
+  assert.equal(glob("a.b*", "aXb"), false);
+  const evil = "*a".repeat(200) + "*b";
+  const t0 = performance.now();
+  assert.equal(glob(evil, "a".repeat(5000)), false);
+  assert.ok(performance.now() - t0 < 1000, "a wildcard pattern must not backtrack");
   assert.throws(() => points.add("pre_tool_use", () => {}, { match: "Write||Edit" }), SyntaxError);
 });
 
