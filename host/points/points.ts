@@ -813,12 +813,29 @@ export class HookPoints {
         continue;
       }
       // modify
-      const step = this.#modify(p, b, subject, value, a.value);
-      if (step instanceof HookError) {
-        fail(b, step);
+      let step: { next: Record<string, unknown>; conflictPatch: unknown } | HookError;
+      let mine: Map<string, unknown>;
+      try {
+        step = this.#modify(p, b, subject, value, a.value);
+        if (step instanceof HookError) {
+          fail(b, step);
+          continue;
+        }
+        mine = patchLeaves(step.conflictPatch);
+      } catch (cause) {
+        // A patch too deep for the stack (a megabyte of nested objects) is the binding's failure.
+        const error = this.#bad(
+          p,
+          b,
+          b.plugin === undefined ? "handler_failed" : "bad_response",
+          `its modify value cannot be applied (${
+            cause instanceof Error ? cause.message : String(cause)
+          })`,
+        );
+        b.onBadAnswer?.(error);
+        fail(b, error);
         continue;
       }
-      const mine = patchLeaves(step.conflictPatch);
       for (const earlier of leaves) recordConflicts(earlier, { by: b.by, leaves: mine }, conflicts);
       leaves.push({ by: b.by, leaves: mine });
       applied.push({ by: b.by, patch: a.value });

@@ -337,3 +337,17 @@ Deno.test("points: a SinkHandle cannot be made outside the host", async () => {
     TypeError,
   );
 });
+
+Deno.test("points: a patch too deep for the stack is the binding's failure, not a rejected dispatch", async () => {
+  const points = toolPoints();
+  let deep: Record<string, unknown> = {};
+  const root = deep;
+  for (let i = 0; i < 200_000; i++) deep = (deep.a = {}) as Record<string, unknown>;
+  points.add("pre_tool_use", () => ({ decision: "modify", value: { tool_input: root } }), {
+    fail: "warn",
+  });
+  const v = await points.dispatch("pre_tool_use", SUBJECT);
+  assert.equal(v.decision, "continue");
+  assert.equal(v.errors[0].code, "handler_failed");
+  assert.match(v.errors[0].message, /cannot be applied/);
+});
