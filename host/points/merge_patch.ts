@@ -76,17 +76,54 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
   return false;
 }
 
-/** The leaves a merge-patch sets: JSON-pointer path → value (`null` = delete). */
-export function patchLeaves(patch: unknown, prefix = ""): Map<string, unknown> {
-  const out = new Map<string, unknown>();
-  if (!isObject(patch)) {
-    out.set(prefix, patch);
-    return out;
+/** Most levels of objects in a patch whose conflicts are computed. */
+export const MAX_PATCH_DEPTH = 64;
+/** Most members a patch may set, nested ones included. */
+export const MAX_PATCH_LEAVES = 10_000;
+
+/** What {@linkcode patchLeaves} finds in a merge-patch. */
+export interface PatchShape {
+  /** JSON pointer of each member it sets → the value (`null` = delete). */
+  leaves: Map<string, unknown>;
+  /** JSON pointer of each object it merges into (an ancestor of a leaf). */
+  inner: Set<string>;
+}
+
+/**
+ * The members a merge-patch sets, as JSON pointers.
+ *
+ * @param patch A merge-patch.
+ * @returns Its leaves and inner objects.
+ * @throws {RangeError} Over {@linkcode MAX_PATCH_DEPTH} levels or {@linkcode MAX_PATCH_LEAVES} leaves.
+ */
+export function patchLeaves(patch: unknown): PatchShape {
+  const shape: PatchShape = { leaves: new Map(), inner: new Set() };
+  if (!isObject(patch)) shape.leaves.set("", patch);
+  else walk(patch, "", 1, shape);
+  return shape;
+}
+
+function walk(
+  patch: Record<string, unknown>,
+  prefix: string,
+  depth: number,
+  shape: PatchShape,
+): void {
+  if (depth > MAX_PATCH_DEPTH) {
+    throw new RangeError(`the patch is nested deeper than ${MAX_PATCH_DEPTH} levels`);
   }
   for (const [key, value] of Object.entries(patch)) {
     const path = `${prefix}/${key.replaceAll("~", "~0").replaceAll("/", "~1")}`;
-    if (isObject(value)) { for (const [p, v] of patchLeaves(value, path)) out.set(p, v); }
-    else out.set(path, value);
+    if (isObject(value)) {
+      // An empty object merges nothing in: neither a leaf nor an inner object.
+      if (Object.keys(value).length === 0) continue;
+      shape.inner.add(path);
+      walk(value, path, depth + 1, shape);
+    } else {
+      if (shape.leaves.size >= MAX_PATCH_LEAVES) {
+        throw new RangeError(`the patch sets more than ${MAX_PATCH_LEAVES} members`);
+      }
+      shape.leaves.set(path, value);
+    }
   }
-  return out;
 }

@@ -47,8 +47,18 @@ Deno.test("jsonEqual and patchLeaves", () => {
   assert.equal(jsonEqual([1, [2]], [1, [2]]), true);
   assert.equal(jsonEqual([1, [2]], [1, [3]]), false);
   assert.equal(jsonEqual({ a: undefined }, { b: undefined }), false);
-  assert.deepEqual(
-    [...patchLeaves({ a: { b: 1, "c/d": null }, e: [1] })],
-    [["/a/b", 1], ["/a/c~1d", null], ["/e", [1]]],
-  );
+  const shape = patchLeaves({ a: { b: 1, "c/d": null, x: {} }, e: [1] });
+  assert.deepEqual([...shape.leaves], [["/a/b", 1], ["/a/c~1d", null], ["/e", [1]]]);
+  assert.deepEqual([...shape.inner], ["/a"]);
+  assert.deepEqual([...patchLeaves("whole").leaves], [["", "whole"]]);
+});
+
+Deno.test("patchLeaves: too deep or too wide is a RangeError", () => {
+  let deep: Record<string, unknown> = { leaf: 1 };
+  for (let i = 0; i < 64; i++) deep = { a: deep };
+  assert.throws(() => patchLeaves(deep), RangeError);
+  const wide = Object.fromEntries(Array.from({ length: 10_001 }, (_, i) => [`k${i}`, i]));
+  assert.throws(() => patchLeaves(wide), RangeError);
+  const { k0: _, ...fits } = wide;
+  assert.equal(patchLeaves(fits).leaves.size, 10_000);
 });

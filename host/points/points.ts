@@ -12,7 +12,7 @@ import { HookError, type HookErrorCode } from "../../abi/errors.ts";
 import type { Decision, FailPolicy } from "../../abi/envelope.ts";
 import { isHookName } from "../../abi/hook_name.ts";
 import { compileMatcher, type Matcher } from "./matcher.ts";
-import { jsonEqual, mergePatch, patchLeaves } from "./merge_patch.ts";
+import { jsonEqual, mergePatch, patchLeaves, type PatchShape } from "./merge_patch.ts";
 import {
   type DurableSink,
   HANDLE_TYPES,
@@ -779,7 +779,8 @@ export class HookPoints {
   ): Promise<PointVerdict<T>> {
     let value: Record<string, unknown> = subject;
     const applied: { by: string; patch: unknown }[] = [];
-    const leaves: { by: string; leaves: Map<string, unknown> }[] = [];
+    const leaves: Shaped[] = [];
+    const index = new Map<string, PatchConflict>();
     const conflicts: PatchConflict[] = [];
     const errors: HookError[] = [];
     const items: SinkItem[] = [];
@@ -814,7 +815,7 @@ export class HookPoints {
       }
       // modify
       let step: { next: Record<string, unknown>; conflictPatch: unknown } | HookError;
-      let mine: Map<string, unknown>;
+      let mine: PatchShape;
       try {
         step = this.#modify(p, b, subject, value, a.value);
         if (step instanceof HookError) {
@@ -836,8 +837,9 @@ export class HookPoints {
         fail(b, error);
         continue;
       }
-      for (const earlier of leaves) recordConflicts(earlier, { by: b.by, leaves: mine }, conflicts);
-      leaves.push({ by: b.by, leaves: mine });
+      const shaped: Shaped = { by: b.by, patch: step.conflictPatch, ...mine };
+      for (const earlier of leaves) recordConflicts(earlier, shaped, index, conflicts);
+      leaves.push(shaped);
       applied.push({ by: b.by, patch: a.value });
       value = step.next;
       items.push(...o.items);
@@ -946,27 +948,61 @@ export class HookPoints {
   }
 }
 
+/** An accepted patch and its shape. */
+interface Shaped extends PatchShape {
+  by: string;
+  patch: unknown;
+}
+
+/** The value a patch holds at a JSON pointer it merges into. */
+function at(patch: unknown, pointer: string): unknown {
+  let v = patch;
+  for (const part of pointer.split("/").slice(1)) {
+    v = (v as Record<string, unknown>)[part.replaceAll("~1", "/").replaceAll("~0", "~")];
+  }
+  return v;
+}
+
+/**
+ * Records where `later` sets a member `earlier` set to something else: the
+ * same member, a member inside one `earlier` replaced, or one `later`
+ * replaces with members of `earlier` inside. Map lookups only: linear in the
+ * patches' leaves times their depth.
+ */
 function recordConflicts(
-  earlier: { by: string; leaves: Map<string, unknown> },
-  later: { by: string; leaves: Map<string, unknown> },
+  earlier: Shaped,
+  later: Shaped,
+  index: Map<string, PatchConflict>,
   out: PatchConflict[],
 ): void {
   for (const [path, value] of later.leaves) {
-    for (const [other, before] of earlier.leaves) {
-      const clash = other === path
-        ? !jsonEqual(before, value)
-        : path.startsWith(other + "/") || other.startsWith(path + "/");
-      if (!clash) continue;
-      const key = other.length <= path.length ? other : path;
-      const existing = out.find((c) => c.path === key);
-      if (existing) {
-        (existing.values as { by: string; value: unknown }[]).push({ by: later.by, value });
-      } else {
-        out.push({
-          path: key,
-          values: [{ by: earlier.by, value: before }, { by: later.by, value }],
-        });
+    let key: string | undefined;
+    if (earlier.leaves.has(path)) {
+      if (!jsonEqual(earlier.leaves.get(path), value)) key = path;
+    } else if (earlier.inner.has(path)) {
+      key = path;
+    } else {
+      for (let i = path.lastIndexOf("/"); i > 0; i = path.lastIndexOf("/", i - 1)) {
+        if (earlier.leaves.has(path.slice(0, i))) {
+          key = path.slice(0, i);
+          break;
+        }
       }
+    }
+    if (key === undefined) continue;
+    const mine = key === path ? value : at(later.patch, key);
+    const existing = index.get(key);
+    if (existing === undefined) {
+      const before = earlier.leaves.has(key) ? earlier.leaves.get(key) : at(earlier.patch, key);
+      const c: PatchConflict = {
+        path: key,
+        values: [{ by: earlier.by, value: before }, { by: later.by, value: mine }],
+      };
+      index.set(key, c);
+      out.push(c);
+    } else {
+      const values = existing.values as { by: string; value: unknown }[];
+      if (values[values.length - 1].by !== later.by) values.push({ by: later.by, value: mine });
     }
   }
 }

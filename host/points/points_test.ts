@@ -351,3 +351,40 @@ Deno.test("points: a patch too deep for the stack is the binding's failure, not 
   assert.equal(v.errors[0].code, "handler_failed");
   assert.match(v.errors[0].message, /cannot be applied/);
 });
+
+Deno.test("points: conflicts of three patches, a child under a replaced member, and wide patches", async () => {
+  const points = toolPoints();
+  for (const [by, value] of [["a", { path: "1" }], ["b", { path: "2" }], ["c", { path: "3" }]]) {
+    points.add("pre_tool_use", () => ({ decision: "modify", value: { tool_input: value } }), {
+      plugin: by as string,
+    });
+  }
+  const v = await points.dispatch("pre_tool_use", SUBJECT);
+  assert.deepEqual(v.conflicts, [{
+    path: "/tool_input/path",
+    values: [{ by: "a", value: "1" }, { by: "b", value: "2" }, { by: "c", value: "3" }],
+  }]);
+  const child = toolPoints();
+  child.add("pre_tool_use", () => ({ decision: "modify", value: { tool_input: { path: "x" } } }), {
+    plugin: "a",
+  });
+  child.add("pre_tool_use", () => ({
+    decision: "modify",
+    value: { tool_input: { path: { deep: 1 } } },
+  }), { plugin: "b" });
+  const w = await child.dispatch("pre_tool_use", SUBJECT);
+  assert.deepEqual(w.conflicts, [{
+    path: "/tool_input/path",
+    values: [{ by: "a", value: "x" }, { by: "b", value: { deep: 1 } }],
+  }]);
+  const wide = toolPoints();
+  for (const by of ["a", "b"]) {
+    const input = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`k${i}`, by]));
+    wide.add("pre_tool_use", () => ({ decision: "modify", value: { tool_input: input } }), {
+      plugin: by,
+    });
+  }
+  const x = await wide.dispatch("pre_tool_use", SUBJECT);
+  assert.equal(x.conflicts.length, 5000);
+  assert.equal((x.value.tool_input as Record<string, string>).k42, "b");
+});
