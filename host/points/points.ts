@@ -561,8 +561,8 @@ export class HookPoints {
    * @param subject The subject (a JSON object valid under the point's schema).
    * @returns The merged verdict; failures are in `errors`, never thrown.
    * @throws {HookError} (rejects) `hook_not_declared`.
-   * @throws {TypeError} (rejects) When the subject is not valid under the
-   * point's own schema.
+   * @throws {TypeError} (rejects) When the subject is not an object valid
+   * under the point's own schema, or (with plugin bindings) not JSON.
    *
    * @example See {@linkcode HookPoints}.
    */
@@ -586,15 +586,16 @@ export class HookPoints {
     }
     const field = p.spec.matchField === undefined ? undefined : subject[p.spec.matchField];
     const chain = p.chain.filter((b) => b.matcher.test(field));
-    let view: Record<string, unknown> | undefined;
-    let envelope: Map<string, string> | undefined;
+    /** What plugins receive: the subject without its opaque fields, encoded once per dispatch. */
+    const view: { json?: string } = {};
     const outcomes = await Promise.all(chain.map((b) => {
       if (b.call !== undefined) {
-        view ??= p.opaque.size === 0
-          ? subject
-          : Object.fromEntries(Object.entries(subject).filter(([k]) => !p.opaque.has(k)));
-        envelope ??= new Map();
-        return this.#runPlugin(p, b, view, envelope);
+        view.json ??= JSON.stringify(
+          p.opaque.size === 0
+            ? subject
+            : Object.fromEntries(Object.entries(subject).filter(([k]) => !p.opaque.has(k))),
+        );
+        return this.#runPlugin(p, b, view.json);
       }
       return this.#runHost(p, b, subject);
     }));
@@ -626,17 +627,10 @@ export class HookPoints {
     return this.#answer(p, b, answer, items);
   }
 
-  async #runPlugin(
-    p: Point,
-    b: Binding,
-    view: Record<string, unknown>,
-    cache: Map<string, string>,
-  ): Promise<Outcome> {
+  async #runPlugin(p: Point, b: Binding, value: string): Promise<Outcome> {
     const handles = this.#mint(p, b);
     let body: string | null;
     try {
-      let value = cache.get("");
-      if (value === undefined) cache.set("", value = JSON.stringify(view));
       const h = handles.sink === undefined ? "" : `"handles":{"sink":${handles.sink.id}},`;
       const payload = p.spec.kind === "guard"
         ? `{"kind":"guard",${h}"value":${value},"args":[]}`
