@@ -123,6 +123,8 @@ export interface PluginOptions {
   unstableWorkerOptions?: boolean;
   /** Where its log lines, events and state requests go. */
   services?: PluginServices;
+  /** Item kinds approved for `gn_sink_append`. @default {[]} */
+  sinkKinds?: readonly string[];
   /** Event names approved for `gn_event_emit`. @default {[]} */
   events?: readonly string[];
   /** Largest event, in bytes. @default {DEFAULTS.maxEventBytes} */
@@ -155,7 +157,7 @@ export type PluginConfig = Readonly<
     Omit<PluginOptions, "digest" | "moduleCache" | "guestBytes" | "spares" | "onQuarantine">
   >
   & Pick<PluginOptions, "digest" | "moduleCache" | "guestBytes" | "spares" | "onQuarantine">
-  & { granted: readonly Capability[]; events: readonly string[] }
+  & { granted: readonly Capability[]; events: readonly string[]; sinkKinds: readonly string[] }
 >;
 
 /**
@@ -185,6 +187,7 @@ export function resolvePluginConfig(options: PluginOptions): PluginConfig {
     unstableWorkerOptions: options.unstableWorkerOptions ?? false,
     services: options.services ?? defaultServices(options.name, new Set(granted)),
     events: [...(options.events ?? [])],
+    sinkKinds: [...(options.sinkKinds ?? [])],
     maxEventBytes: options.maxEventBytes ?? DEFAULTS.maxEventBytes,
     maxEventsPerCall: options.maxEventsPerCall ?? DEFAULTS.maxEventsPerCall,
     maxLogsPerCall: options.maxLogsPerCall ?? DEFAULTS.maxLogsPerCall,

@@ -213,6 +213,7 @@ export class Plugin implements PluginHandle {
       unstableWorkerOptions: config.unstableWorkerOptions,
       services: config.services,
       events: [...config.events],
+      sinkKinds: [...config.sinkKinds],
       maxEventBytes: config.maxEventBytes,
       maxEventsPerCall: config.maxEventsPerCall,
       maxLogsPerCall: config.maxLogsPerCall,
@@ -337,6 +338,19 @@ export class Plugin implements PluginHandle {
       }
       throw e;
     }
+  }
+
+  /**
+   * Counts an answer the caller decoded itself and found bad (a hook point's
+   * body that is not JSON, or an unknown decision): a failure of the
+   * plugin, towards quarantine, like a bad body of a bus hook.
+   *
+   * @param error The `bad_response` it fails with.
+   */
+  badAnswer(error: HookError): void {
+    this.stats.calls--;
+    this.stats.failures++;
+    this.#countFailure(error);
   }
 
   /**

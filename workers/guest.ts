@@ -63,6 +63,8 @@ export interface GuestContext {
   write(data: Uint8Array): number;
   /** Fuel left in this call, when metered. */
   fuelLeft(): bigint | undefined;
+  /** The envelope bytes of the call in progress, `undefined` between calls. */
+  payload(): Uint8Array | undefined;
 }
 
 /** Builds the `env` imports a plugin may use, given its context. */
@@ -132,6 +134,8 @@ export class Guest {
   readonly #options: GuestOptions;
   #exports!: Exports;
   #hook: string | undefined;
+  /** The envelope of the call in progress (host imports read its handles). */
+  #payload: Uint8Array | undefined;
   #errorMessage: string | undefined;
   #scratch = new Uint8Array(1024);
   readonly #nameCache = new Map<string, Uint8Array>();
@@ -262,6 +266,7 @@ export class Guest {
         return ptr;
       },
       fuelLeft: () => this.#options.fuel === undefined ? undefined : x()[FUEL_GET]?.(),
+      payload: () => this.#payload,
     };
   }
 
@@ -343,6 +348,7 @@ export class Guest {
     const name = this.#nameBytes(hook);
     const x = this.#exports;
     this.#hook = hook;
+    this.#payload = payload;
     this.#errorMessage = undefined;
     this.#options.beforeCall?.();
     this.#setFuel();
@@ -377,6 +383,7 @@ export class Guest {
         this.lastFuelUsed = fuelBefore - x[FUEL_GET]();
       }
       this.#hook = undefined;
+      this.#payload = undefined;
       if (
         failure !== undefined && POISONING.has(failure.code) && !this.#options.abandoned?.()
       ) this.#recycle();

@@ -10,6 +10,7 @@ import type { z } from "zod";
 import { HookError } from "../../abi/errors.ts";
 import { ABI_VERSION, hookShape, type Manifest, manifestSchema, manifestShape } from "./schema.ts";
 import { limitsShape } from "./limits.ts";
+import { compileMatcher } from "../points/matcher.ts";
 import {
   dedupe,
   findDuplicates,
@@ -124,6 +125,21 @@ export function parseManifest(text: string, file: string): Manifest {
         reason: `duplicate of ${formatPath([key, first, ...field])} (${show(value)})`,
       });
     }
+  }
+  if (Array.isArray(table.hooks)) {
+    table.hooks.forEach((h: unknown, i) => {
+      const match = valueAt(h, ["match"]);
+      if (typeof match !== "string" || match.length === 0) return;
+      try {
+        compileMatcher(match);
+      } catch (e) {
+        problems.push({
+          key: formatPath(["hooks", i, "match"]),
+          reason: (e as Error).message.replace(/^Invalid matcher [^:]*: /, "") +
+            ` (${show(match)})`,
+        });
+      }
+    });
   }
   if (result.success && problems.length === 0) return result.data;
   throw refusal(

@@ -11,9 +11,16 @@
  */
 
 import { z } from "zod";
-import { FAIL_POLICIES, type FailPolicy, HOOK_KINDS, type HookKind } from "../../abi/envelope.ts";
+import {
+  type Decision,
+  FAIL_POLICIES,
+  type FailPolicy,
+  HOOK_KINDS,
+  type HookKind,
+} from "../../abi/envelope.ts";
 import { CAPABILITIES, type Capability } from "../../abi/imports.ts";
 import { integer, type LimitRequest, limitRequest, limitsShape } from "./limits.ts";
+import { HANDLE_TYPES, type HandleType } from "../points/sink.ts";
 
 export type { Capability, FailPolicy, HookKind };
 
@@ -39,6 +46,16 @@ export interface HookBinding {
    * @default {"block" for a guard, "warn" otherwise}
    */
   readonly fail: FailPolicy;
+  /**
+   * Hook points only: which subjects the binding is called for (see
+   * `compileMatcher`: exact `Bash`, alternatives `Write|Edit`, wildcard
+   * `mcp__*`, regular expression `/…/`). Absent: every subject.
+   */
+  readonly match?: string;
+  /** Hook points only: the decisions the binding may answer; each must be allowed by the point. */
+  readonly decisions?: readonly Decision[];
+  /** Hook points only: the handles the binding needs; each needs its capability token. */
+  readonly handles?: readonly HandleType[];
 }
 
 /**
@@ -100,6 +117,32 @@ export const hookShape = {
     .describe(
       'What a failure of this binding does; when absent, "block" for a guard (fail closed), "warn" otherwise.',
     ),
+  match: z.string({ error: "not a match pattern string" })
+    .min(1, { error: "empty match pattern" })
+    .max(1024, { error: "match pattern longer than 1024 characters" })
+    .optional()
+    .describe(
+      'Hook points only: which subjects the binding is called for: "*", an exact name ("Bash"), alternatives ("Write|Edit"), wildcards ("mcp__*"), or a regular expression ("/^Web/").',
+    ),
+  decisions: z.array(
+    z.enum(["continue", "block", "ask", "modify"], {
+      error: 'not one of "continue", "block", "ask", "modify"',
+    }),
+    { error: "not an array of decisions" },
+  )
+    .optional()
+    .meta({ uniqueItems: true })
+    .describe(
+      "Hook points only: the decisions this binding may answer; each must be allowed by the point.",
+    ),
+  handles: z.array(z.enum(HANDLE_TYPES, { error: 'not one of "sink"' }), {
+    error: "not an array of handle types",
+  })
+    .optional()
+    .meta({ uniqueItems: true })
+    .describe(
+      "Hook points only: host-owned handles the binding needs; each needs its capability token.",
+    ),
 };
 
 export const manifestShape = {
@@ -159,6 +202,9 @@ function toManifest(m: z.output<z.ZodObject<typeof manifestShape>>): Manifest {
       kind: h.kind,
       priority: h.priority,
       fail: h.fail ?? (h.kind === "guard" ? "block" : "warn"),
+      ...(h.match === undefined ? {} : { match: h.match }),
+      ...(h.decisions === undefined ? {} : { decisions: h.decisions }),
+      ...(h.handles === undefined ? {} : { handles: h.handles }),
     })),
   };
 }
