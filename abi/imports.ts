@@ -18,12 +18,13 @@ import type { FuncType, ValType } from "./_wasm_reader.ts";
  * assert.ok(CAPABILITIES.includes("log"));
  * ```
  */
-export const CAPABILITIES: readonly ["log", "clock", "state", "emit", "fuel"] = [
+export const CAPABILITIES: readonly ["log", "clock", "state", "emit", "fuel", "wasi"] = [
   "log",
   "clock",
   "state",
   "emit",
   "fuel",
+  "wasi", // the WASI preview 1 subset of abi/wasi.ts (docs/abi.md#wasi-ext)
 ];
 
 /** One of {@linkcode CAPABILITIES}. */

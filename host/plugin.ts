@@ -77,6 +77,8 @@ export interface PluginOptions {
   unstableWorkerOptions?: boolean;
   /** Where its log lines, events and state requests go. */
   services?: PluginServices;
+  /** WASI `random_get` (capability `wasi`): seeded per instance, or real. @default {"seeded"} */
+  wasiRandom?: "seeded" | "crypto";
   /** Event names approved for `gn_event_emit`. @default {[]} */
   events?: readonly string[];
   /** Largest event, in bytes. @default {65536} */
@@ -284,6 +286,7 @@ export class Plugin implements PluginHandle {
       unstableWorkerOptions: options.unstableWorkerOptions ?? false,
       services: options.services ?? defaultServices(plugin, granted),
       events: [...(options.events ?? [])],
+      wasiRandom: options.wasiRandom ?? "seeded",
       maxEventBytes: options.maxEventBytes ?? 65536,
       maxEventsPerCall: options.maxEventsPerCall ?? 100,
       maxLogsPerCall: options.maxLogsPerCall ?? 100,

@@ -38,7 +38,8 @@ export function servicesPosted(): number {
   return posted;
 }
 
-function post(m: WorkerReply): void {
+/** Posts a message to the host, counting log and event messages (the host waits for them). */
+export function post(m: WorkerReply): void {
   if (m.type === "log" || m.type === "event") posted++;
   self.postMessage(m);
 }
