@@ -13,8 +13,12 @@
 import { WASI_IMPORTS, WasiErrno } from "../abi/wasi.ts";
 import { cleanMessage, type GuestContext, GuestExit, type ImportFactory } from "./guest.ts";
 import { MAX_GUEST_MESSAGE_BYTES } from "./guest.ts";
-import { type CallQuota, post } from "./_host_imports.ts";
-import type { InitMessage } from "./protocol.ts";
+import type { InitMessage, WorkerReply } from "./protocol.ts";
+
+/** The per-call log counter shared with `gn_log` (workers/_host_imports.ts). */
+export interface LogQuota {
+  logs: number;
+}
 
 const lossy = new TextDecoder("utf-8", { fatal: false });
 const NS_PER_MS = 1_000_000n;
@@ -81,9 +85,14 @@ function prng(seed: bigint): (out: Uint8Array) => void {
  *
  * @param m The init message (granted tokens, log quota, randomness).
  * @param quota The per-call counters (`fd_write` lines count as log lines).
+ * @param post Sends a log line to the host (the worker's counting `post`).
  * @returns Factories by WASI function name, one per {@linkcode WASI_IMPORTS} entry.
  */
-export function wasiImports(m: InitMessage, quota: CallQuota): Record<string, ImportFactory> {
+export function wasiImports(
+  m: Pick<InitMessage, "plugin" | "granted" | "maxLogsPerCall" | "wasiRandom">,
+  quota: LogQuota,
+  post: (m: WorkerReply) => void,
+): Record<string, ImportFactory> {
   const granted = new Set(m.granted);
   const log = granted.has("log");
   const clock = granted.has("clock");
@@ -152,7 +161,9 @@ export function wasiImports(m: InitMessage, quota: CallQuota): Record<string, Im
       total += len;
     }
     if (view(ctx, writtenPtr, 4) === undefined) return WasiErrno.fault;
-    if (log) writeLines(ctx, m.maxLogsPerCall, quota, fd === 1 ? "info" : "warn", parts, total);
+    if (log) {
+      writeLines(ctx, m.maxLogsPerCall, quota, post, fd === 1 ? "info" : "warn", parts, total);
+    }
     view(ctx, writtenPtr, 4)!.setUint32(0, total, true);
     return WasiErrno.success;
   };
@@ -185,7 +196,8 @@ export function wasiImports(m: InitMessage, quota: CallQuota): Record<string, Im
 function writeLines(
   ctx: GuestContext,
   maxPerCall: number,
-  quota: CallQuota,
+  quota: LogQuota,
+  post: (m: WorkerReply) => void,
   level: "info" | "warn",
   parts: Uint8Array[],
   total: number,

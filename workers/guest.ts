@@ -169,6 +169,11 @@ export class Guest {
     this.#instantiate();
   }
 
+  /** The size of the instance's memory now, in bytes (the conformance suite's leak check). */
+  memoryBytes(): number {
+    return this.#exports.memory.buffer.byteLength;
+  }
+
   /** The ABI version the instance reports (1 when it has no `gn_abi_version`). */
   abiVersion(): number {
     const f = this.#exports.gn_abi_version;
