@@ -1,0 +1,80 @@
+/**
+ * The `gn` command: scaffold, build, pin, check, call, inspect and test
+ * plugins.
+ *
+ * ```sh
+ * deno task gn --help                                  # in a checkout of this repository
+ * deno run -A jsr:@gn/plugin-host/cli --help           # anywhere
+ * ```
+ *
+ * Every command has `--help`. A user error exits with status 1 (2 for a
+ * usage error) and prints its typed code and message, never a stack trace.
+ *
+ * @module
+ */
+
+import { build } from "./build.ts";
+import { call } from "./call.ts";
+import { check } from "./check.ts";
+import { inspect } from "./inspect.ts";
+import { create } from "./new.ts";
+import { pin } from "./pin.ts";
+import { test } from "./test.ts";
+import { type Command, flag, parse, report, UsageError } from "./_util.ts";
+
+/** Every command, in the order `gn --help` lists them. */
+export const COMMANDS: readonly Command[] = [create, build, pin, check, call, inspect, test];
+
+const HELP = `gn: the gn plugin host's command for plugin authors
+
+Usage: gn <command> [options] [arguments]
+
+Commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(8)} ${c.summary}`).join("\n")}
+
+Run \`gn <command> --help\` for a command's options and examples.
+From a checkout: deno task gn …   Anywhere: deno run -A jsr:@gn/plugin-host/cli …`;
+
+/**
+ * Runs `gn` with `args` and resolves to the exit status; prints to stdout and
+ * stderr.
+ *
+ * @param args The command line after `gn`.
+ * @returns The exit status: 0 success, 1 failure, 2 usage error.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "@gn/plugin-host/cli";
+ * Deno.exit(await main(["pin", "--check", "plugins/title"]));
+ * ```
+ */
+export async function main(args: readonly string[]): Promise<number> {
+  const [name, ...rest] = args;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    console.log(HELP);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (command === undefined) {
+    return report(
+      "",
+      new UsageError(
+        `unknown command ${JSON.stringify(name)}; the commands are ${
+          COMMANDS.map((c) => c.name).join(", ")
+        }`,
+      ),
+    );
+  }
+  try {
+    const parsed = parse(command, rest);
+    if (flag(parsed, "help")) {
+      console.log(command.help);
+      return 0;
+    }
+    return await command.run(parsed);
+  } catch (e) {
+    return report(command.name, e);
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
