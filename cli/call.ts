@@ -7,7 +7,7 @@
 
 import { HookError } from "../abi/errors.ts";
 import { readManifest } from "../host/manifest.ts";
-import { loadForTest } from "../testing/load_for_test.ts";
+import { loadForTest } from "../testing/functional.ts";
 import { type Command, flag, manifestPath, UsageError } from "./_util.ts";
 
 function parseJson(text: string, what: string): unknown {

@@ -10,7 +10,7 @@ import { HookError } from "../abi/errors.ts";
 import type { HookKind } from "../abi/envelope.ts";
 import { checkModule } from "../abi/module_check.ts";
 import { clampLimits, DEFAULT_MAX_MODULE_BYTES, readManifest } from "../host/manifest.ts";
-import { loadForTest } from "../testing/load_for_test.ts";
+import { loadForTest } from "../testing/functional.ts";
 import { bytes, type Command, flag, manifestPath, UsageError } from "./_util.ts";
 import { formatSummary, inspectModule } from "./inspect.ts";
 

@@ -20,8 +20,8 @@
  */
 
 export { checkConformance, REQUIREMENTS, testConformance } from "./conformance.ts";
-export { loadForTest } from "./load_for_test.ts";
-export type { LoadForTestOptions, TestPlugin } from "./load_for_test.ts";
+export { loadForTest } from "./functional.ts";
+export type { LoadForTestOptions, TestPlugin } from "./functional.ts";
 export type { LogEntry, PluginEvent } from "../host/_services.ts";
 export type { Verdict } from "../abi/envelope.ts";
 export type { Manifest } from "../host/manifest.ts";

@@ -85,7 +85,7 @@ export interface TestPlugin extends AsyncDisposable {
  *
  * @example A functional test beside a plugin
  * ```ts
- * import { loadForTest } from "./load_for_test.ts";
+ * import { loadForTest } from "./functional.ts";
  * import assert from "node:assert/strict";
  *
  * await using p = await loadForTest("examples/shout/plugin.toml");
