@@ -33,10 +33,15 @@ export const BUILD: Record<Lang, string | null> = {
   c: "clang --target=wasm32 -O2 -mbulk-memory -nostdlib -Wl,--no-entry -Wl,--strip-all " +
     "-I gn_pdk gn_pdk/gn_pdk.c plugin.c -o plugin.wasm",
   rust: [
+    "# The first rustc with the wasm32-unknown-unknown standard library (Debian: libstd-rust-dev-wasm32;",
+    "# rustup: rustup target add wasm32-unknown-unknown), unless RUSTC names one.",
+    'if [ -z "$RUSTC" ]; then for r in rustc /usr/bin/rustc; do',
+    '  if [ -d "$($r --print sysroot 2>/dev/null)/lib/rustlib/wasm32-unknown-unknown" ]; then RUSTC=$r; break; fi',
+    "done; fi",
     "mkdir -p target",
-    "rustc --edition 2021 --crate-type rlib --crate-name gn_pdk --target wasm32-unknown-unknown " +
+    '"$RUSTC" --edition 2021 --crate-type rlib --crate-name gn_pdk --target wasm32-unknown-unknown ' +
     "-C opt-level=3 gn_pdk/lib.rs -o target/libgn_pdk.rlib",
-    "rustc --edition 2021 --crate-type cdylib --target wasm32-unknown-unknown -C opt-level=3 " +
+    '"$RUSTC" --edition 2021 --crate-type cdylib --target wasm32-unknown-unknown -C opt-level=3 ' +
     "-C lto -C strip=symbols --extern gn_pdk=target/libgn_pdk.rlib plugin.rs -o plugin.wasm",
   ].join("\n"),
   as: "npx -y -p assemblyscript@0.28.20 asc plugin.ts -o plugin.wasm",
@@ -54,7 +59,7 @@ digest = "blake3:${"0".repeat(64)}" # written by gn build (gn pin)
 capabilities = []
 
 [limits]
-memory_pages = 32
+memory_pages = 64 # 4 MiB: GN-CAP-1 sends a sixteenth of it
 fuel = 100_000_000
 timeout_ms = 1000
 
@@ -130,14 +135,15 @@ export { gn_alloc, gn_free, gn_handle_hook } from "./gn_pdk/index";
 function titleCase(value: Json, args: Array<Json>): Json | null {
   if (!value.isString()) return null; // not text: unchanged
   const s = value.str;
-  let out = "";
+  const n = s.length;
+  const units = new StaticArray<u16>(n); // the UTF-16 code units of the answer
   let start = true;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    out += String.fromCharCode(start && c >= 0x61 && c <= 0x7a ? c - 32 : c);
-    start = c <= 0x20;
+  for (let i = 0; i < n; i++) {
+    const c = <u16>s.charCodeAt(i);
+    unchecked((units[i] = start && c >= 0x61 && c <= 0x7a ? c - 32 : c));
+    start = c <= 0x20; // after a space or a control character
   }
-  return Json.string(out);
+  return Json.string(String.UTF16.decodeUnsafe(changetype<usize>(units), n << 1));
 }
 
 filter("title_case", titleCase);

@@ -21,7 +21,6 @@ Deno.test("a plugin that traps on a bound hook fails GN-CALL-*", async () => {
       name: "trappy",
       fixture: "content",
       hooks: [{ name: "trip_panic", kind: "action" }, { name: "the_content", kind: "filter" }],
-      limits: "fuel = 100_000_000", // the_content upper-cases a 256 KiB value (GN-CAP-1)
     });
     const results = await checkConformance(file);
     const failed = results.filter((r) => !r.ok);
