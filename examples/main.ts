@@ -6,15 +6,19 @@
  *     deno task start on_event '{"user":"u-42"}'     # an action, with a JSON argument
  *
  * Loads every `examples/*\/plugin.toml` (the deliberately broken one is
- * refused with its typed error while the rest carry on), adds a host handler
+ * refused with its typed error while the rest carry on): the WAT plugins and
+ * the PDK-built ones (AssemblyScript, Rust and C: a title-case filter, a
+ * counting action keeping its count in `state`, a guard). Adds a host handler
  * between the plugins' priorities, runs the hook given on the command line
- * and prints results and per-call timings.
+ * (by default `the_content`, then the PDK plugins' hooks) and prints results
+ * and per-call timings.
  *
  * @module
  */
 
 import { HookError } from "../abi/errors.ts";
 import { PluginHost } from "../host/host.ts";
+import { MemoryStateStore } from "../host/state.ts";
 
 const hook = Deno.args[0] ?? "the_content";
 let value: unknown = "hello, plugin world";
@@ -52,10 +56,23 @@ async function time<T>(label: string, n: number, f: () => Promise<T>): Promise<T
 }
 
 const refusals: HookError[] = [];
+const state = new MemoryStateStore();
 await using host = await PluginHost.create({
-  hooks: { the_content: "filter", on_event: "action", "audit.count": "filter" },
+  hooks: {
+    the_content: "filter",
+    on_event: "action",
+    "audit.count": "filter",
+    title_case: "filter",
+    run_command: "guard",
+  },
+  grants: ["state"], // the counting examples keep their count in the host's state store
+  state,
   onError: (e) => refusals.push(e),
 });
+const counts = () =>
+  ["as-count", "rust-count", "c-count"]
+    .map((p) => `${p} ${new TextDecoder().decode(state.get(p, "count") ?? new Uint8Array())}`)
+    .join(", ");
 
 console.log("gn plugin host: loading examples/");
 const t0 = performance.now();
@@ -68,7 +85,7 @@ for (const p of loaded) {
   const hooks = p.hooks.map((h) => `${h.name} (${h.kind}, priority ${h.priority})`).join(", ");
   const denied = Object.entries(p.isolation.probes).every(([, v]) => v === "denied");
   console.log(
-    `  ok      ${p.name.padEnd(8)} ${p.version.padEnd(6)} ${hooks}; sandbox: ${
+    `  ok      ${p.name.padEnd(10)} ${p.version.padEnd(6)} ${hooks}; sandbox: ${
       denied ? "no file, net, env, run" : "NOT ISOLATED"
     }`,
   );
@@ -89,7 +106,11 @@ try {
     console.log(`doAction(${JSON.stringify(hook)}, ${JSON.stringify(value)})`);
     await time("per call", 200, () => host.bus.doAction(hook, value));
     const seen = await host.bus.applyFilters("audit.count", 0);
-    console.log(`  audit.count says ${seen} event(s) were seen`);
+    console.log(`  audit.count says ${seen} event(s) were seen; state: ${counts()}`);
+  } else if (kind === "guard") {
+    console.log(`checkGuards(${JSON.stringify(hook)}, ${JSON.stringify(value)})`);
+    const verdict = await time("per call", 200, () => host.bus.checkGuards(hook, value));
+    console.log(`  → ${JSON.stringify(verdict)}`);
   } else {
     console.log(`applyFilters(${JSON.stringify(hook)}, ${JSON.stringify(value)})`);
     const out = await time("per call", 1000, () => host.bus.applyFilters(hook, value));
@@ -97,6 +118,22 @@ try {
     console.log(`doAction("on_event", "user-42", 7, { k: "v" })`);
     await time("per call", 200, () => host.bus.doAction("on_event", "user-42", 7, { k: "v" }));
     console.log(`  audit.count says ${await host.bus.applyFilters("audit.count", 0)} event(s)`);
+    console.log(`  state "count": ${counts()}`);
+    if (hook === "the_content") {
+      console.log(`applyFilters("title_case", "hello, plugin world")   (AS → Rust → C)`);
+      const titled = await time(
+        "per call",
+        1000,
+        () => host.bus.applyFilters("title_case", "hello, plugin world"),
+      );
+      console.log(`  → ${JSON.stringify(titled)}`);
+      for (const command of ["ls -la", "sudo reboot", "rm -rf /"]) {
+        const verdict = await host.bus.checkGuards("run_command", command);
+        console.log(
+          `checkGuards("run_command", ${JSON.stringify(command)}) → ${JSON.stringify(verdict)}`,
+        );
+      }
+    }
   }
 } catch (e) {
   if (!(e instanceof HookError)) throw e;

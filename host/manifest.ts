@@ -161,7 +161,8 @@ export interface CheckGrantsOptions {
 /**
  * Limits a plugin gets for what its manifest does not request (each still
  * clamped to the ceiling): 16 pages (1 MiB) of memory, 100,000 table
- * elements in all, 10 million fuel per call, 100 ms per call, one instance.
+ * elements in all, 100 million fuel per call (about 100 ms of guest work, the
+ * timeout; RATIONALE.md: "Why this default fuel budget?"), 100 ms per call, one instance.
  *
  * @example Reading a default
  * ```ts
@@ -173,7 +174,7 @@ export interface CheckGrantsOptions {
 export const DEFAULT_LIMITS: Readonly<PluginLimits> = Object.freeze({
   memoryPages: 16,
   tableElements: 100_000,
-  fuel: 10_000_000,
+  fuel: 100_000_000,
   timeoutMs: 100,
   instances: 1,
 });

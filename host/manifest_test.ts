@@ -832,7 +832,7 @@ Deno.test("clampLimits() fills in defaults", () => {
   assert.deepEqual(clampLimits({}), {
     memoryPages: 16,
     tableElements: 100_000,
-    fuel: 10_000_000,
+    fuel: 100_000_000,
     timeoutMs: 100,
     instances: 1,
   });
@@ -870,7 +870,7 @@ Deno.test("clampLimits() clamps defaults to a lower ceiling", () => {
   assert.deepEqual(clampLimits({}, { memoryPages: 8, tableElements: 10, timeoutMs: 10 }), {
     memoryPages: 8,
     tableElements: 10,
-    fuel: 10_000_000,
+    fuel: 100_000_000,
     timeoutMs: 10,
     instances: 1,
   });

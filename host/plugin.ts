@@ -48,7 +48,7 @@ export interface PluginOptions {
   bootTimeoutMs?: number;
   /**
    * Fuel per call (and for the start function). The module is instrumented
-   * at load; `false` runs it unmetered. @default {10000000}
+   * at load; `false` runs it unmetered. @default {100000000}
    */
   fuel?: number | false;
   /** Ceiling of every memory, in 64 KiB pages. @default {16} */
@@ -245,7 +245,7 @@ export class Plugin implements PluginHandle {
   static async load(bytes: Uint8Array, options: PluginOptions): Promise<Plugin> {
     const granted = new Set(options.granted ?? []);
     const plugin = options.name;
-    const fuel = options.fuel === false ? undefined : options.fuel ?? 10_000_000;
+    const fuel = options.fuel === false ? undefined : options.fuel ?? 100_000_000;
     const pages = options.memoryPages ?? 16;
     const tables = options.tableElements ?? 100_000;
     const guestBytes = options.guestBytes;

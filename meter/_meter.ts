@@ -20,7 +20,7 @@ import {
 import type { Strategy } from "./_instrument.ts";
 import type { MeteredModule, MeterOptions } from "./meter.ts";
 
-const DEFAULT_START_FUEL = 10_000_000n;
+const DEFAULT_START_FUEL = 100_000_000n;
 const MAX_I64 = (1n << 63n) - 1n;
 
 function integerOption(name: string, value: unknown, fallback: number, max: number): number {

@@ -22,7 +22,7 @@ export interface MeterOptions {
    * Fuel available to the start function: the counter's initial value. An
    * integer in `[0, 2⁶³ - 1]`.
    *
-   * @default {10_000_000}
+   * @default {100_000_000}
    */
   startFuel?: number | bigint;
   /**

@@ -5,7 +5,14 @@ import { withTempDir, writePlugin } from "../tests/_helpers.ts";
 
 const EXAMPLES = new URL("../examples/", import.meta.url).pathname;
 
-for (const name of ["shout", "exclaim", "audit"]) {
+for (
+  const name of [
+    "shout",
+    "exclaim",
+    "audit",
+    ...["as", "rust", "c"].flatMap((l) => [`${l}-title`, `${l}-count`, `${l}-guard`]),
+  ]
+) {
   testConformance(`${EXAMPLES}${name}/plugin.toml`);
 }
 

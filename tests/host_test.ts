@@ -19,14 +19,17 @@ Deno.test("host and plugin handlers interleave by priority", async () => {
 
 Deno.test("loadDir: the broken example is refused with its typed error, the rest load", async () => {
   const errors: HookError[] = [];
-  await using host = await PluginHost.create({ onError: (e) => errors.push(e) });
+  // grants "state" for the PDK counting examples
+  await using host = await PluginHost.create({ grants: ["state"], onError: (e) => errors.push(e) });
   const { loaded, failed } = await host.loadDir(EXAMPLES);
-  assert.deepEqual(loaded.map((p) => p.name), ["audit", "exclaim", "shout"]);
+  const names = ["as-count", "as-guard", "as-title", "audit", "c-count", "c-guard", "c-title"]
+    .concat(["exclaim", "rust-count", "rust-guard", "rust-title", "shout"]);
+  assert.deepEqual(loaded.map((p) => p.name), names);
   assert.equal(failed.length, 1);
   assert.equal(failed[0].error.code, "digest_mismatch");
   assert.match(failed[0].error.message, /expected blake3:0{64}, actual blake3:[0-9a-f]{64}/);
   assert.deepEqual(errors, [failed[0].error]);
-  assert.deepEqual(host.plugins().map((p) => p.name), ["audit", "exclaim", "shout"]);
+  assert.deepEqual(host.plugins().map((p) => p.name), names);
   assert.equal(await host.bus.applyFilters("the_content", "ok"), "OK!");
 });
 
