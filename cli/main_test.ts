@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { COMMANDS } from "./main.ts";
+import { toolchains } from "../pdk/build.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MAIN = join(ROOT, "cli/main.ts");
@@ -152,10 +153,11 @@ Deno.test("gn test: conformance passes a good plugin and names the requirement a
   assert.match(bad.out, /FAIL GN-LEAK-1 \(conf\.leak\): memory grew from \d+ to \d+ bytes/);
 });
 
-Deno.test("gn new --lang wat: builds, passes its own tests and answers as generated", async () => {
+/** gn new, gn build, the generated tests, gn call and gn check, for one language. */
+async function scaffoldWorks(lang: string): Promise<void> {
   const parent = await Deno.makeTempDir({ prefix: "gn-new-" });
   try {
-    const r = await gn(["new", "title", "--lang", "wat"], parent);
+    const r = await gn(["new", "title", "--lang", lang], parent);
     assert.equal(r.code, 0, r.err);
     const dir = join(parent, "title");
     userError(await gn(["new", "title", "--lang", "wat"], parent), "usage", 2); // exists
@@ -179,5 +181,20 @@ Deno.test("gn new --lang wat: builds, passes its own tests and answers as genera
     assert.equal((await gn(["check", dir])).code, 0);
   } finally {
     await Deno.remove(parent, { recursive: true });
+  }
+}
+
+Deno.test("gn new --lang wat: builds, passes its own tests and answers as generated", async () => {
+  await scaffoldWorks("wat");
+});
+
+Deno.test("gn new --lang c|rust|as: the PDK scaffolds build, pass and answer (toolchains present)", async (t) => {
+  const have = await toolchains();
+  for (const lang of ["c", "rust", "as"] as const) {
+    await t.step({
+      name: `${lang}${have[lang] ? "" : " (toolchain absent: skipped)"}`,
+      ignore: !have[lang],
+      fn: () => scaffoldWorks(lang),
+    });
   }
 });

@@ -7,6 +7,7 @@
  */
 
 import { HookError, type HookErrorCode } from "../abi/errors.ts";
+import type { Capability } from "../abi/imports.ts";
 import { decodeFilterAnswer, decodeGuardAnswer, type HookKind } from "../abi/envelope.ts";
 import { memoryGrowth } from "./_memory.ts";
 import { checkGrants, clampLimits, type Manifest, readManifest } from "../host/manifest.ts";
@@ -59,6 +60,12 @@ export interface Requirement {
   leakCalls?: number;
   /** Decode the answer as the host does for the hook's kind (guard verdicts, filter values). */
   decode?: boolean;
+  /**
+   * Capabilities that make the requirement not apply: a plugin declaring one
+   * of them passes it as "not applicable" (e.g. `state`: a counter's answers
+   * and fuel depend on the store, by design).
+   */
+  unless?: readonly Capability[];
 }
 
 /** Host-side codes that mean the plugin misbehaved rather than answered. */
@@ -162,6 +169,7 @@ export const REQUIREMENTS: readonly Requirement[] = [
     expect: "answers",
     repeat: 20,
     sameFuel: true,
+    unless: ["state", "clock"],
   },
   {
     id: "GN-CAP-1",
@@ -313,7 +321,18 @@ export async function checkConformance(
         const targets = req.id === "GN-HOOK-1"
           ? [{ name: "gn_conformance.unbound_hook", kind: "action" as const }]
           : m.hooks.filter((h) => req.kinds === undefined || req.kinds.includes(h.kind));
+        const excused = req.unless?.find((c) => m.capabilities.includes(c));
         for (const h of targets) {
+          if (excused !== undefined) {
+            results.push({
+              id: req.id,
+              hook: h.name,
+              ok: true,
+              detail:
+                `not applicable: the plugin declares "${excused}", on which its answers may depend`,
+            });
+            continue;
+          }
           const payload = req.payload(h.kind, context);
           const decode = req.decode ? h.kind : undefined;
           const first = await outcome(plugin, h.name, payload, decode);
