@@ -161,3 +161,15 @@ export function bytes(n: number): string {
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${(n / 1024 / 1024).toFixed(2)} MiB`;
 }
+
+/**
+ * Whether Deno runs with `--unstable-worker-options`, as the user says: the
+ * `--worker-options` option, or `GN_UNSTABLE_WORKER_OPTIONS=1` (set by
+ * `deno task gn`). A program cannot see Deno's own flags.
+ *
+ * @param p Parsed arguments.
+ * @returns `true` when said.
+ */
+export function workerOptions(p: Parsed): boolean {
+  return flag(p, "worker-options") || env("GN_UNSTABLE_WORKER_OPTIONS") === "1";
+}

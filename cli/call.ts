@@ -8,7 +8,7 @@
 import { HookError } from "../abi/errors.ts";
 import { readManifest } from "../host/manifest.ts";
 import { loadForTest } from "../testing/functional.ts";
-import { type Command, flag, manifestPath, UsageError } from "./_util.ts";
+import { type Command, flag, manifestPath, UsageError, workerOptions } from "./_util.ts";
 
 function parseJson(text: string, what: string): unknown {
   try {
@@ -39,7 +39,9 @@ Exit status 1 when the call failed.
 Options:
   --event <name>     approve an event name for gn_event_emit (repeatable)
   --json             print everything as one JSON object
-  --worker-options   Deno runs with --unstable-worker-options (no deno.json enables it)
+  --worker-options   Deno runs with --unstable-worker-options (no deno.json enables it);
+                     also GN_UNSTABLE_WORKER_OPTIONS=1 (deno task gn sets both);
+                     also GN_UNSTABLE_WORKER_OPTIONS=1 (deno task gn sets both)
   -h, --help
 
 Examples:
@@ -79,7 +81,7 @@ Examples:
     const events = args.values.event;
     await using p = await loadForTest(file, {
       events: Array.isArray(events) ? events.map(String) : [],
-      unstableWorkerOptions: flag(args, "worker-options"),
+      unstableWorkerOptions: workerOptions(args),
     });
     const started = performance.now();
     let result: unknown;

@@ -11,7 +11,7 @@ import type { HookKind } from "../abi/envelope.ts";
 import { checkModule } from "../abi/module_check.ts";
 import { clampLimits, DEFAULT_MAX_MODULE_BYTES, readManifest } from "../host/manifest.ts";
 import { loadForTest } from "../testing/functional.ts";
-import { bytes, type Command, flag, manifestPath, UsageError } from "./_util.ts";
+import { bytes, type Command, flag, manifestPath, UsageError, workerOptions } from "./_util.ts";
 import { formatSummary, inspectModule } from "./inspect.ts";
 
 /** One finding of {@linkcode checkPlugin}. */
@@ -178,7 +178,9 @@ with a sample input, reporting a hook the module does not answer
 Options:
   --json      print the findings as JSON
   --verbose   also print what gn inspect prints about the module
-  --worker-options   Deno runs with --unstable-worker-options (no deno.json enables it)
+  --worker-options   Deno runs with --unstable-worker-options (no deno.json enables it);
+                     also GN_UNSTABLE_WORKER_OPTIONS=1 (deno task gn sets both);
+                     also GN_UNSTABLE_WORKER_OPTIONS=1 (deno task gn sets both)
   -h, --help
 
 Example:
@@ -192,7 +194,7 @@ Example:
     if (args.positionals.length > 1) throw new UsageError("give one manifest (or its folder)");
     const file = manifestPath(args.positionals[0]);
     const findings = await checkPlugin(file, {
-      unstableWorkerOptions: flag(args, "worker-options"),
+      unstableWorkerOptions: workerOptions(args),
     });
     if (flag(args, "json")) console.log(JSON.stringify(findings, null, 2));
     else {

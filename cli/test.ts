@@ -5,7 +5,7 @@
  */
 
 import { checkConformance, type ConformanceResult } from "../testing/conformance.ts";
-import { type Command, flag, manifestPath } from "./_util.ts";
+import { type Command, flag, manifestPath, workerOptions } from "./_util.ts";
 
 /** The manifests `gn test` runs when given none: ./plugin.toml, or every ./*\/plugin.toml. */
 async function defaultManifests(): Promise<string[]> {
@@ -41,7 +41,9 @@ line per requirement and hook. Without arguments: ./plugin.toml, or every
 
 Options:
   --json             print the results as JSON
-  --worker-options   Deno runs with --unstable-worker-options (no deno.json enables it)
+  --worker-options   Deno runs with --unstable-worker-options (no deno.json enables it);
+                     also GN_UNSTABLE_WORKER_OPTIONS=1 (deno task gn sets both);
+                     also GN_UNSTABLE_WORKER_OPTIONS=1 (deno task gn sets both)
   -h, --help
 
 Example:
@@ -59,7 +61,7 @@ Example:
     let failed = 0;
     for (const file of files) {
       const results = await checkConformance(file, {
-        unstableWorkerOptions: flag(args, "worker-options"),
+        unstableWorkerOptions: workerOptions(args),
       });
       all[file] = results;
       const bad = results.filter((r) => !r.ok);
