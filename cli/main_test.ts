@@ -186,5 +186,3 @@ async function scaffoldWorks(lang: string): Promise<void> {
 Deno.test("gn new --lang wat: builds, passes its own tests and answers as generated", async () => {
   await scaffoldWorks("wat");
 });
-  }
-});
