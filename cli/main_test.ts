@@ -1,7 +1,7 @@
 // The gn command, run as its users run it: a subprocess, its exit status, stdout and stderr.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { COMMANDS } from "./main.ts";
+import { COMMANDS } from "./_commands.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MAIN = join(ROOT, "cli/main.ts");
