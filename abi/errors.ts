@@ -54,6 +54,21 @@ export const HOOK_ERROR_CODES = [
   "permission_required",
   // a plugin claims a pinned name but is not the pinned plugin (digest or manifest path differ)
   "identity_mismatch",
+  // issue 15, handlers outside the sandbox: a command or HTTP handler the host does not enable
+  // (the kind is off, or the URL's host:port is not on the allow-list)
+  "handler_not_allowed",
+  // a command handler that could not start, exited non-zero or died of a signal
+  "command_failed",
+  // an HTTP handler whose request failed: connection, non-2xx status, redirect to another host
+  "http_failed",
+  // a hooks.toml / hook.toml / HOOK.toml that does not parse or validate
+  "invalid_hook_file",
+  // a hook definition or plugin whose fingerprint the trust store has not approved (skipped)
+  "not_approved",
+  // require_signature: a plugin without a detached signature file
+  "signature_missing",
+  // a signature that does not verify, is malformed, or is by a key the host does not trust
+  "signature_invalid",
 ] as const;
 
 /** One of {@linkcode HOOK_ERROR_CODES}. */

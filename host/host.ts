@@ -9,6 +9,7 @@
  */
 
 import { fileURLToPath as fromFileUrl, pathToFileURL as toFileUrl } from "node:url";
+import { resolve } from "node:path";
 import { HookError } from "../abi/errors.ts";
 import type { Capability } from "../abi/imports.ts";
 import { HookBus, type HookKind, type MetricsSink, type Verdict } from "./bus.ts";
@@ -36,6 +37,27 @@ import {
   type StateQuotas,
   type StateStore,
 } from "./state.ts";
+import {
+  bindDefinition,
+  checkDefinition,
+  describeDefinition,
+  type HandlersConfig,
+} from "./handlers/binding.ts";
+import { discoverHooks } from "./hookfiles/discover.ts";
+import type { HookDefinition } from "./hookfiles/schema.ts";
+import { compileMatcher } from "./hookfiles/matcher.ts";
+import {
+  definitionFingerprint,
+  loadedPluginFingerprint,
+  type TrustSubject,
+} from "./trust/fingerprint.ts";
+import { TrustStore } from "./trust/store.ts";
+import {
+  checkPluginSignature,
+  decodePublicKey,
+  type SignatureOptions,
+  type SignedBy,
+} from "./trust/signature.ts";
 
 /** Options of {@linkcode PluginHost.create}. */
 export interface PluginHostOptions {
@@ -139,6 +161,51 @@ export interface PluginHostOptions {
   state?: StateStore;
   /** Quotas on every plugin's state. @default {DEFAULT_STATE_QUOTAS} */
   stateQuotas?: Partial<StateQuotas>;
+  /**
+   * Handlers that run outside the sandbox, declared in hook files: both off
+   * unless enabled here, e.g. `{ command: true, http: ["hooks.internal:8443"] }`.
+   * Command handlers need `--allow-run=setsid`, HTTP handlers `--allow-net`
+   * for each listed host; without it, binding one fails with
+   * `permission_required`. @default {{}}
+   */
+  handlers?: HandlersConfig;
+  /**
+   * Path of a trust store file (JSON; created on the first approval). When
+   * given, a hook definition or plugin whose fingerprint it has not approved
+   * (new, or changed since its approval) is not run: it is skipped with a
+   * `not_approved` notice until approved with {@linkcode PluginHost.trust} or
+   * `deno task gn trust`.
+   */
+  trustStore?: string;
+  /**
+   * Publisher keys the host trusts for plugin signatures (`plugin.toml.sig`),
+   * revoked keys, and whether a signature is required.
+   */
+  signatures?: SignatureOptions;
+}
+
+/** A definition or plugin waiting for approval in the trust store. */
+export interface PendingApproval {
+  /** `hook:<id>` or `plugin:<name>`: what {@linkcode PluginHost.trust} takes. */
+  readonly key: string;
+  /** `new` (never approved) or `changed` (approved, then changed). */
+  readonly state: "new" | "changed";
+  /** Its current fingerprint. */
+  readonly fingerprint: string;
+  /** What changed since the approval (every field when new). */
+  readonly changes: readonly string[];
+  /** Where it came from: the hook file or the manifest. */
+  readonly file: string;
+}
+
+/** The outcome of {@linkcode PluginHost.loadHooks}. */
+export interface LoadHooksResult {
+  /** The definitions now bound. */
+  loaded: HookDefinition[];
+  /** Definitions not run because the trust store has not approved them (`not_approved`). */
+  skipped: { definition: HookDefinition; error: HookError }[];
+  /** Files and definitions that were refused, each with its typed error. */
+  failed: { file: string; error: HookError }[];
 }
 
 /** What the host knows of a loaded plugin. */
@@ -165,6 +232,8 @@ export interface PluginInfo {
   readonly hooks: readonly HookBinding[];
   /** What its worker proved about its sandbox. */
   readonly isolation: IsolationInfo;
+  /** Who signed it, when it carries a signature the host verified. */
+  readonly signedBy?: SignedBy;
 }
 
 /** The outcome of {@linkcode PluginHost.loadDir}. */
@@ -214,10 +283,21 @@ export class PluginHost {
   readonly #grants: ReadonlyMap<string, readonly Capability[]> | undefined;
   readonly #events: ReadonlyMap<string, readonly string[]>;
   readonly #pins: ReadonlyMap<string, string>;
+  readonly #trust: TrustStore | undefined;
+  /** What waits for approval, by key, with what approving it starts. */
+  readonly #pending = new Map<
+    string,
+    { approval: PendingApproval; subject: TrustSubject; activate: () => Promise<unknown> }
+  >();
+  /** Bound hook-file definitions, by id, with how to unbind each. */
+  readonly #definitions = new Map<string, () => Promise<void>>();
+  /** Aborted by close: command and HTTP handlers still running are stopped. */
+  readonly #abort = new AbortController();
   #closed = false;
 
-  private constructor(options: PluginHostOptions) {
+  private constructor(options: PluginHostOptions, trust: TrustStore | undefined) {
     this.#options = options;
+    this.#trust = trust;
     this.bus = new HookBus({
       onError: options.onError,
       metrics: options.metrics,
@@ -288,7 +368,8 @@ export class PluginHost {
    * a kind other than action, filter or guard included).
    * @throws {RangeError} For a cap or count out of range.
    * @throws {HookError} `invalid_hook_name` for a declared hook with an
-   * invalid name.
+   * invalid name; `permission_required` when the trust store cannot be read.
+   * @throws {SyntaxError} For a `trustStore` file that is not a trust store.
    *
    * @example
    * ```ts ignore
@@ -346,10 +427,14 @@ export class PluginHost {
     try {
       clampLimits({}, options.limits);
       checkPins(options);
-      return Promise.resolve(new PluginHost(options));
+      checkTrustOptions(options);
     } catch (e) {
       return Promise.reject(e);
     }
+    const store = options.trustStore === undefined
+      ? Promise.resolve(undefined)
+      : TrustStore.open(options.trustStore);
+    return store.then((trust) => new PluginHost(options, trust));
   }
 
   #grantsFor(name: string): readonly Capability[] {
@@ -404,9 +489,75 @@ export class PluginHost {
     return await this.#start(loaded);
   }
 
-  async #start(loaded: LoadedManifest): Promise<PluginInfo> {
+  /**
+   * Signature and trust-store checks of a plugin, before anything of it
+   * runs. Unapproved: remembered as pending (approving it loads it), and
+   * refused with `not_approved`.
+   */
+  async #vet(loaded: LoadedManifest, via?: HookDefinition): Promise<SignedBy | undefined> {
+    const { manifest, file } = loaded;
+    let signedBy: SignedBy | undefined;
+    if (this.#options.signatures !== undefined) {
+      try {
+        signedBy = await checkPluginSignature(
+          file,
+          loaded.manifestBytes,
+          manifest.digest,
+          this.#options.signatures,
+        );
+      } catch (e) {
+        if (e instanceof HookError) {
+          throw new HookError(e.code, e.message, { plugin: manifest.name, cause: e.cause });
+        }
+        throw e;
+      }
+    }
+    if (this.#trust !== undefined) {
+      const subject = await loadedPluginFingerprint(loaded);
+      const activate = via === undefined
+        ? () => this.#start(loaded)
+        : () => this.#bindDefinition(via);
+      this.#gate(subject, file, activate, `plugin "${manifest.name}"`);
+    }
+    return signedBy;
+  }
+
+  /** Throws `not_approved` (and remembers what approving starts) unless the store approves. */
+  #gate(
+    subject: TrustSubject,
+    file: string,
+    activate: () => Promise<unknown>,
+    what: string,
+  ): void {
+    const status = this.#trust!.status(subject);
+    if (status.state === "approved") return;
+    const approval: PendingApproval = Object.freeze({
+      key: subject.key,
+      state: status.state,
+      fingerprint: subject.fingerprint,
+      changes: status.changes,
+      file,
+    });
+    this.#pending.set(subject.key, { approval, subject, activate });
+    const shown = status.changes.slice(0, 12).map((c) => `\n  ${c}`).join("");
+    throw new HookError(
+      "not_approved",
+      `Skipped ${what} (${file}): ${
+        status.state === "new" ? "it is new" : "it changed since it was approved"
+      } and the trust store ${JSON.stringify(this.#trust!.path)} has not approved fingerprint ` +
+        `${subject.fingerprint}; review it, then approve it with host.trust("${subject.key}") or ` +
+        `\`deno task gn trust --store ${this.#trust!.path} --approve ${subject.key}\`` +
+        (shown === "" ? "" : `; ${status.state === "new" ? "definition" : "changes"}:${shown}`),
+      { plugin: subject.key.startsWith("plugin:") ? subject.key.slice(7) : undefined },
+    );
+  }
+
+  async #start(loaded: LoadedManifest, via?: HookDefinition): Promise<PluginInfo> {
     const { manifest, file } = loaded;
     const name = manifest.name;
+    const signedBy = await this.#vet(loaded, via);
+    const bindings = via === undefined ? manifest.hooks : viaBindings(manifest.hooks, via, file);
+    const match = via === undefined ? undefined : compileMatcher(via.matcher, via.matchField);
     if (this.#plugins.has(name) || this.#loading.has(name)) {
       throw new HookError(
         "duplicate_plugin",
@@ -420,8 +571,12 @@ export class PluginHost {
       const identity = await this.#identify(loaded);
       const allowed = this.#grantsFor(name);
       checkGrants(manifest, file, { granted: allowed, declaredHooks: this.#declared });
-      this.#checkKinds(manifest.hooks, name, file);
-      const limits = clampLimits(manifest.limits, this.#options.limits);
+      this.#checkKinds(bindings, name, file);
+      const clamped = clampLimits(manifest.limits, this.#options.limits);
+      // A hook file's timeout_ms can only shorten a wasm handler's deadline.
+      const limits = via?.timeoutMs === undefined || via.timeoutMs >= clamped.timeoutMs
+        ? clamped
+        : { ...clamped, timeoutMs: via.timeoutMs };
       const plugin = await Plugin.load(loaded.bytes, {
         name,
         granted: manifest.capabilities,
@@ -467,13 +622,14 @@ export class PluginHost {
         digest: manifest.digest,
         capabilities: manifest.capabilities,
         limits,
-        hooks: manifest.hooks,
+        hooks: bindings,
         isolation: plugin.isolation,
+        ...(signedBy === undefined ? {} : { signedBy }),
       });
       const gone = { value: false };
       let unsubscribe: (() => void)[];
       try {
-        unsubscribe = this.#register(plugin, manifest.hooks, name, file, gone);
+        unsubscribe = this.#register(plugin, bindings, name, file, gone, match);
       } catch (e) {
         await plugin.close();
         throw e;
@@ -520,10 +676,11 @@ export class PluginHost {
     name: string,
     file: string,
     gone: { readonly value: boolean },
+    match?: (subject: unknown) => boolean,
   ): (() => void)[] {
     const done: (() => void)[] = [];
     try {
-      for (const h of hooks) done.push(this.#bind(plugin, h, gone));
+      for (const h of hooks) done.push(this.#bind(plugin, h, gone, match));
     } catch (e) {
       for (const off of done) off();
       if (e instanceof HookError && e.code === "hook_kind_mismatch") {
@@ -546,7 +703,12 @@ export class PluginHost {
    * as if the binding had been removed first, but a guard answers `block`, so
    * a check in flight never passes for want of its guard (fail closed).
    */
-  #bind(plugin: Plugin, h: HookBinding, gone: { readonly value: boolean }): () => void {
+  #bind(
+    plugin: Plugin,
+    h: HookBinding,
+    gone: { readonly value: boolean },
+    match?: (subject: unknown) => boolean,
+  ): () => void {
     const name = plugin.name;
     const opts = { priority: h.priority, fail: h.fail, plugin: name };
     /** What the binding of an unloaded plugin answers. */
@@ -559,6 +721,10 @@ export class PluginHost {
     };
     const call = (value: unknown, args: unknown[]): unknown => {
       if (gone.value) return instead(value);
+      // A hook file's matcher: subjects it does not match pass untouched.
+      if (match !== undefined && !match(h.kind === "action" ? args[0] : value)) {
+        return h.kind === "filter" ? value : undefined;
+      }
       try {
         const out = plugin.run(h.kind, h.name, value, args);
         return out instanceof Promise ? out.catch((e) => settle(e, value)) : out;
@@ -651,6 +817,117 @@ export class PluginHost {
   }
 
   /**
+   * Discovers hook files in layered folders (`hooks.toml`, `hook.toml`,
+   * `HOOK.toml` in each folder and its immediate subfolders; later layers
+   * override earlier ones by `id`) and binds their command, HTTP and wasm
+   * handlers. Calling it again rebinds from scratch: definitions bound by an
+   * earlier call are unbound first. One bad file or definition is reported
+   * (to `onError` and in the result) and never stops the rest; with a trust
+   * store, unapproved definitions are skipped with a `not_approved` notice.
+   *
+   * @param layers Folders, lowest precedence first, e.g. `[userDir, projectDir]`.
+   * @returns What was bound, skipped and refused.
+   *
+   * @example A project's hooks over the user's
+   * ```ts ignore
+   * const host = await PluginHost.create({ handlers: { command: true }, trustStore: "trust.json" });
+   * const { loaded, skipped } = await host.loadHooks([`${Deno.env.get("HOME")}/.gn/hooks`, ".gn/hooks"]);
+   * for (const s of skipped) console.log(s.error.message); // what to approve, and what changed
+   * ```
+   */
+  async loadHooks(layers: readonly string[]): Promise<LoadHooksResult> {
+    this.#assertOpen();
+    const found = await discoverHooks(layers);
+    const result: LoadHooksResult = { loaded: [], skipped: [], failed: [...found.failed] };
+    for (const f of found.failed) this.#report(f.error);
+    const previous = [...this.#definitions.values()];
+    this.#definitions.clear();
+    for (const [key] of this.#pending) if (key.startsWith("hook:")) this.#pending.delete(key);
+    for (const off of previous) await off();
+    for (const d of found.definitions) {
+      try {
+        checkDefinition(d, this.#options.handlers);
+        if (this.#trust !== undefined) {
+          const subject = await definitionFingerprint(d);
+          this.#gate(subject, d.file, () => this.#bindDefinition(d), `${d.type} hook "${d.id}"`);
+        }
+        await this.#bindDefinition(d);
+        result.loaded.push(d);
+      } catch (e) {
+        const error = e instanceof HookError
+          ? e
+          : new HookError("invalid_hook_file", `Cannot bind ${describeDefinition(d)}: ${e}`, {
+            cause: e,
+          });
+        if (error.code === "not_approved") {
+          result.skipped.push({ definition: d, error });
+        } else {
+          result.failed.push({ file: d.file, error });
+        }
+        this.#report(error);
+      }
+    }
+    return result;
+  }
+
+  async #bindDefinition(d: HookDefinition): Promise<void> {
+    this.#assertOpen();
+    if (d.type !== "wasm") {
+      const off = bindDefinition(this.bus, d, this.#options.handlers, {
+        signal: this.#abort.signal,
+      });
+      this.#definitions.set(d.id, () => Promise.resolve(off()));
+      return;
+    }
+    const loaded = await readManifest(resolve(d.dir, d.plugin!), {
+      maxModuleBytes: this.#options.maxModuleBytes,
+    });
+    const info = await this.#start(loaded, d);
+    this.#definitions.set(d.id, () => this.unload(info.name).catch(() => {}));
+  }
+
+  /**
+   * Approves what waits for approval under `key` in the trust store (writing
+   * the store), then starts it: a hook definition is bound, a plugin loaded.
+   *
+   * @param key `hook:<id>` or `plugin:<name>`, as {@linkcode PluginHost.pending} lists.
+   * @returns What was approved.
+   * @throws {TypeError} When the host has no trust store.
+   * @throws {RangeError} When nothing waits under `key`.
+   * @throws {HookError} Whatever starting it fails with (it stays approved).
+   */
+  async trust(key: string): Promise<PendingApproval> {
+    if (this.#trust === undefined) {
+      throw new TypeError(
+        "Cannot approve: this host has no trust store; pass trustStore to PluginHost.create",
+      );
+    }
+    const p = this.#pending.get(key);
+    if (p === undefined) {
+      const keys = [...this.#pending.keys()].map((k) => `"${k}"`).join(", ");
+      throw new RangeError(
+        `Cannot approve "${key}": nothing waits for approval under it; waiting: ${
+          keys === "" ? "nothing" : keys
+        }`,
+      );
+    }
+    await this.#trust.approve(p.subject);
+    this.#pending.delete(key);
+    await p.activate();
+    return p.approval;
+  }
+
+  /**
+   * What waits for approval in the trust store: definitions and plugins
+   * skipped because they are new or changed.
+   *
+   * @returns One entry per key, with what changed.
+   */
+  pending(): PendingApproval[] {
+    return [...this.#pending.values()].map((p) => p.approval);
+  }
+
+  /**
    * Unloads a plugin: unregisters its hooks (new dispatches no longer reach
    * it), answers the calls already in flight or queued, then terminates its
    * workers.
@@ -710,6 +987,10 @@ export class PluginHost {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#abort.abort();
+    const definitions = [...this.#definitions.values()];
+    this.#definitions.clear();
+    for (const off of definitions) await off();
     const all = [...this.#plugins.values()];
     this.#plugins.clear();
     for (const p of all) {
@@ -765,6 +1046,73 @@ function checkPins(options: PluginHostOptions): void {
       );
     }
   }
+}
+
+/** Checks `handlers` and `signatures`: entries of the wrong shape are programming errors. */
+function checkTrustOptions(options: PluginHostOptions): void {
+  const h = options.handlers;
+  if (h !== undefined) {
+    if (h === null || typeof h !== "object") {
+      throw new TypeError('Cannot create the plugin host: "handlers" must be an object');
+    }
+    for (const entry of h.http ?? []) {
+      if (
+        typeof entry !== "string" ||
+        !/^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(entry)
+      ) {
+        throw new TypeError(
+          `Cannot create the plugin host: "handlers.http" entry ${
+            JSON.stringify(entry)
+          } must be "host:port", e.g. "hooks.internal:8443"`,
+        );
+      }
+    }
+  }
+  const s = options.signatures;
+  if (s !== undefined) {
+    for (const [publisher, keys] of Object.entries(s.publishers ?? {})) {
+      for (const key of typeof keys === "string" ? [keys] : keys) {
+        try {
+          decodePublicKey(key);
+        } catch (e) {
+          throw new TypeError(
+            `Cannot create the plugin host: key of publisher "${publisher}": ${
+              (e as Error).message
+            }`,
+          );
+        }
+      }
+    }
+  }
+  if (options.trustStore !== undefined && typeof options.trustStore !== "string") {
+    throw new TypeError('Cannot create the plugin host: "trustStore" must be a file path');
+  }
+}
+
+/**
+ * The one binding a hook file's wasm handler makes: the plugin's binding of
+ * the definition's hook, at the definition's priority and fail policy.
+ */
+function viaBindings(
+  hooks: readonly HookBinding[],
+  via: HookDefinition,
+  file: string,
+): HookBinding[] {
+  const own = hooks.find((h) => h.name === via.hook);
+  if (own === undefined || own.kind !== via.kind) {
+    throw new HookError(
+      "invalid_hook_file",
+      `Invalid hook file ${JSON.stringify(via.file)}: definition ${JSON.stringify(via.id)} binds ` +
+        `plugin ${
+          JSON.stringify(file)
+        } to ${via.kind} hook "${via.hook}", which its manifest does ` +
+        `not bind as ${via.kind} (it binds ${
+          hooks.map((h) => `${h.name} (${h.kind})`).join(", ")
+        }); name one of those`,
+      { hook: via.hook },
+    );
+  }
+  return [{ name: via.hook, kind: via.kind, priority: via.priority, fail: via.fail }];
 }
 
 /** The canonical `file:` URL of a manifest path or URL, or `undefined` when it cannot be resolved. */

@@ -125,6 +125,8 @@ export interface LoadedManifest {
   moduleUrl: URL;
   /** The module's bytes; their BLAKE3 digest matches `manifest.digest`. */
   bytes: Uint8Array;
+  /** The manifest file's bytes as read (what a publisher signature covers). */
+  manifestBytes: Uint8Array;
 }
 
 /** Options of {@linkcode readManifest}. */
@@ -842,7 +844,14 @@ export async function readManifest(
       { plugin, cause: e },
     );
   }
-  return { manifest, file, canonicalFile, moduleUrl: pathToFileURL(modulePath), bytes };
+  return {
+    manifest,
+    file,
+    canonicalFile,
+    moduleUrl: pathToFileURL(modulePath),
+    bytes,
+    manifestBytes,
+  };
 }
 
 /** A scheme of two letters or more, so that `C:\x` stays a path. */
