@@ -61,6 +61,33 @@ export type { IsolationInfo } from "./host/_instance.ts";
 export type { IsolationReport, ProbeOutcome } from "./workers/protocol.ts";
 export type { LogEntry, PluginEvent } from "./host/_services.ts";
 export { DEFAULT_STATE_QUOTAS, MemoryStateStore } from "./host/state.ts";
+export {
+  HANDLE_TYPES,
+  HookPoints,
+  jsonEqual,
+  MemorySink,
+  mergePatch,
+  SinkHandle,
+} from "./host/points/mod.ts";
+export type {
+  DurableSink,
+  HandleType,
+  HookPointsOptions,
+  HookPointSpec,
+  Matcher as PointMatcher,
+  Mutability,
+  PatchConflict,
+  PluginCall,
+  PointAnswer,
+  PointBindingOptions,
+  PointContext,
+  PointHandler,
+  PointKind,
+  PointVerdict,
+  SinkAck,
+  SinkItem,
+  SubjectSchema,
+} from "./host/points/mod.ts";
 export type { StateQuotas, StateStore } from "./host/state.ts";
 export type { LoadHooksResult, PendingApproval } from "./host/host.ts";
 export { type HandlersConfig } from "./host/handlers/binding.ts";
@@ -75,6 +102,7 @@ export {
 } from "./host/hookfiles/schema.ts";
 export { type DiscoveredHooks, discoverHooks, HOOK_FILE_NAMES } from "./host/hookfiles/discover.ts";
 export { compileMatcher } from "./host/hookfiles/matcher.ts";
+export { compileMatcher as compilePointMatcher } from "./host/points/mod.ts";
 export {
   definitionFingerprint,
   describeChange,

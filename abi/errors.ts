@@ -69,6 +69,12 @@ export const HOOK_ERROR_CODES = [
   "signature_missing",
   // a signature that does not verify, is malformed, or is by a key the host does not trust
   "signature_invalid",
+  // a binding asks a hook point for a decision it does not allow or a handle it does not offer
+  "point_mismatch",
+  // a hook point binding changed a field the point does not let it change (`field` names it)
+  "invariant_violated",
+  // a hook point binding's change makes the subject fail the host's validation (`field` names it)
+  "revalidation_failed",
 ] as const;
 
 /** One of {@linkcode HOOK_ERROR_CODES}. */
@@ -108,6 +114,8 @@ export interface HookErrorOptions {
   value?: unknown;
   /** For an aggregated action failure: every failure, in dispatch order. */
   errors?: readonly HookError[];
+  /** For `invariant_violated` and `revalidation_failed`: the subject field involved. */
+  field?: string;
 }
 
 /**
@@ -160,6 +168,8 @@ export class HookError extends Error {
   readonly value?: unknown;
   /** For an aggregated action failure: every failure. */
   readonly errors?: readonly HookError[];
+  /** For `invariant_violated` and `revalidation_failed`: the subject field involved. */
+  readonly field?: string;
 
   /**
    * Creates an error.
@@ -177,6 +187,7 @@ export class HookError extends Error {
     if (options.status !== undefined) this.status = options.status;
     if ("value" in options) this.value = options.value;
     if (options.errors !== undefined) this.errors = options.errors;
+    if (options.field !== undefined) this.field = options.field;
   }
 
   /**

@@ -23,6 +23,8 @@ import {
   readManifest,
 } from "./manifest.ts";
 import { Plugin, type PluginHandle } from "./plugin.ts";
+import { HookPoints, type HookPointSpec } from "./points/points.ts";
+import type { DurableSink } from "./points/sink.ts";
 import { type IsolationInfo, SpareWorkers } from "./_instance.ts";
 import {
   consoleLog,
@@ -92,6 +94,26 @@ export interface PluginHostOptions {
    * `hook_kind_mismatch`.
    */
   hooks?: Readonly<Record<string, HookKind>>;
+  /**
+   * The hook points the host declares (docs/abi.md#hook-points): typed
+   * subjects, allowed decisions, mutable and opaque fields, handles, a match
+   * field. Plugins bind them in `[[hooks]]` like any hook; the host
+   * dispatches them with `host.points.dispatch`. A point's name may not also
+   * be in `hooks`. @default {[]}
+   */
+  points?: readonly HookPointSpec[];
+  /** Where sink items appended through hook-point handles are committed. @default {new MemorySink()} */
+  sink?: DurableSink;
+  /** Item kinds a sink handle accepts; any other is denied (-6). @default {[]} */
+  sinkKinds?: readonly string[];
+  /**
+   * Accept regular-expression matchers (`match = "/…/"`) in manifests. Off
+   * by default: a manifest is untrusted, and a regular expression can
+   * backtrack for a long time on the host's thread. Exact names,
+   * alternatives and wildcards are always accepted (they run in linear
+   * time); host handlers may always use regular expressions. @default {false}
+   */
+  regexMatchers?: boolean;
   /** Largest payload of one call, in bytes. @default {1048576} */
   maxPayloadBytes?: number;
   /** Largest response body of one call, in bytes. @default {1048576} */
@@ -271,6 +293,8 @@ const MODULE_CACHE_SIZE = 64;
 export class PluginHost {
   /** The hook bus shared by host handlers and plugins. */
   readonly bus: HookBus;
+  /** The hook points (`points` option), their bindings and their dispatch. */
+  readonly points: HookPoints;
   readonly #options: PluginHostOptions;
   readonly #plugins = new Map<string, Loaded>();
   readonly #loading = new Set<string>();
@@ -303,6 +327,20 @@ export class PluginHost {
       metrics: options.metrics,
       hooks: options.hooks,
     });
+    this.points = new HookPoints({
+      sink: options.sink,
+      sinkKinds: options.sinkKinds,
+      onError: (e) => this.#report(e),
+    });
+    for (const spec of options.points ?? []) {
+      if (options.hooks !== undefined && Object.hasOwn(options.hooks, spec?.name)) {
+        throw new TypeError(
+          `Cannot create the plugin host: "${spec.name}" is both in hooks and in points; ` +
+            "a name is a bus hook or a hook point, not both",
+        );
+      }
+      this.points.declare(spec);
+    }
     this.#declared = options.hooks === undefined
       ? undefined
       : new Map(Object.entries(options.hooks));
@@ -352,6 +390,9 @@ export class PluginHost {
           );
         }
       },
+      sink: capabilities.includes("sink")
+        ? (item) => void this.points.sinkAppend(name, item.handle, item.kind, item.data)
+        : undefined,
       state: capabilities.includes("state")
         ? new StateServer(name, this.#store, this.#quotas, (e) => this.#report(e), identity)
         : undefined,
@@ -570,8 +611,9 @@ export class PluginHost {
     try {
       const identity = await this.#identify(loaded);
       const allowed = this.#grantsFor(name);
-      checkGrants(manifest, file, { granted: allowed, declaredHooks: this.#declared });
-      this.#checkKinds(bindings, name, file);
+      checkGrants(manifest, file, { granted: allowed, declaredHooks: this.#declaredWithPoints() });
+      this.#checkPoints(bindings, manifest.capabilities, name, file);
+      this.#checkKinds(bindings.filter((h) => !this.points.has(h.name)), name, file);
       const clamped = clampLimits(manifest.limits, this.#options.limits);
       // A hook file's timeout_ms can only shorten a wasm handler's deadline.
       const limits = via?.timeoutMs === undefined || via.timeoutMs >= clamped.timeoutMs
@@ -596,6 +638,7 @@ export class PluginHost {
         onQuarantine: (e) => this.#report(e),
         services: this.#services(name, identity, manifest.capabilities),
         events: this.#events.get(name) ?? [],
+        sinkKinds: this.points.sinkKinds,
         maxEventsPerCall: this.#options.maxEventsPerCall,
         maxLogsPerCall: this.#options.maxLogsPerCall,
         wasiRandom: this.#options.wasiRandom,
@@ -641,6 +684,92 @@ export class PluginHost {
       // a failed load must not leave a spare (booted for it) keeping the process alive
       if (this.#plugins.size === 0 && this.#loading.size === 0) void this.#spares?.release();
     }
+  }
+
+  /** The declared hooks plus the hook points, when the host declares its hooks. */
+  #declaredWithPoints(): ReadonlyMap<string, HookKind> | undefined {
+    if (this.#declared === undefined) return undefined;
+    const all = new Map(this.#declared);
+    for (const name of this.#pointNames()) all.set(name, this.points.spec(name)!.kind);
+    return all;
+  }
+
+  #pointNames(): string[] {
+    return (this.#options.points ?? []).map((p) => p.name);
+  }
+
+  /**
+   * Refuses, before the plugin starts, a binding a hook point would refuse: a
+   * kind other than the point's, a decision it does not allow, a handle it
+   * does not offer or whose capability the plugin lacks, a bad matcher; and
+   * match, decisions or handles on a hook that is not a point.
+   */
+  #checkPoints(
+    hooks: readonly HookBinding[],
+    capabilities: readonly Capability[],
+    name: string,
+    file: string,
+  ): void {
+    const where = `Cannot load plugin "${name}" from "${file}"`;
+    hooks.forEach((h, i) => {
+      const spec = this.points.spec(h.name);
+      if (spec === undefined) {
+        const extra = (["match", "decisions", "handles"] as const).find((k) => h[k] !== undefined);
+        if (extra === undefined) return;
+        throw new HookError(
+          "point_mismatch",
+          `${where}: key "hooks[${i}].${extra}": hook "${h.name}" is not a hook point of this ` +
+            `host, and only hook points take ${extra}: remove it, or bind a declared point`,
+          { plugin: name, hook: h.name },
+        );
+      }
+      if (spec.kind !== h.kind) {
+        throw new HookError(
+          "hook_kind_mismatch",
+          `${where}: key "hooks[${i}].kind": hook point "${h.name}" is ${
+            spec.kind === "action" ? "an" : "a"
+          } ${spec.kind} point, not ${h.kind === "action" ? "an" : "a"} ${h.kind} hook: ` +
+            `set kind = "${spec.kind}"`,
+          { plugin: name, hook: h.name },
+        );
+      }
+      try {
+        const matcher = this.points.check(h.name, {
+          plugin: name,
+          match: h.match,
+          decisions: h.decisions,
+          handles: h.handles,
+        });
+        if (matcher.regex && this.#options.regexMatchers !== true) {
+          throw new HookError(
+            "point_mismatch",
+            `match ${
+              JSON.stringify(h.match)
+            } is a regular expression, which this host does not accept from ` +
+              "manifests (one can backtrack for a long time on the host's thread): use exact " +
+              'names, alternatives ("Write|Edit") or wildcards ("mcp__*"), or the host sets ' +
+              "regexMatchers: true in PluginHost.create",
+            { plugin: name, hook: h.name },
+          );
+        }
+      } catch (e) {
+        if (!(e instanceof HookError)) throw e;
+        throw new HookError(e.code, `${where}: key "hooks[${i}]": ${e.message}`, {
+          plugin: name,
+          hook: h.name,
+          cause: e,
+        });
+      }
+      for (const handle of h.handles ?? []) {
+        if (capabilities.includes(handle)) continue;
+        throw new HookError(
+          "capability_denied",
+          `${where}: key "hooks[${i}].handles": the binding needs handle "${handle}", which ` +
+            `needs capability "${handle}": add it to \`capabilities\` (and the host must grant it)`,
+          { plugin: name, hook: h.name },
+        );
+      }
+    });
   }
 
   #trimCache(): void {
@@ -710,6 +839,27 @@ export class PluginHost {
     match?: (subject: unknown) => boolean,
   ): () => void {
     const name = plugin.name;
+    if (this.points.has(h.name)) {
+      // An unloaded plugin's guard binding blocks (fail closed), like a bus guard.
+      const unloaded = h.kind === "guard" ? JSON.stringify(unloadedVerdict(name, h.name)) : null;
+      return this.points.addPlugin(h.name, {
+        plugin: name,
+        priority: h.priority,
+        fail: h.fail,
+        match: h.match,
+        decisions: h.decisions,
+        handles: h.handles,
+        onBadAnswer: (e) => plugin.badAnswer(e),
+      }, async (payload) => {
+        if (gone.value) return unloaded;
+        try {
+          return (await plugin.callRaw(h.name, payload)).body;
+        } catch (e) {
+          if (gone.value && e instanceof HookError && e.code === "closed") return unloaded;
+          throw e;
+        }
+      });
+    }
     const opts = { priority: h.priority, fail: h.fail, plugin: name };
     /** What the binding of an unloaded plugin answers. */
     const instead = (value: unknown): unknown =>

@@ -3,7 +3,7 @@
  * already checked and metered module in-process, in a {@linkcode Guest} (the
  * same code that serves calls in its worker), and reads its memory size,
  * which a worker does not report. Host imports are local stand-ins: logs and
- * events are dropped, state lives in a map, the clock is fixed; the WASI
+ * events and sink items are dropped, state lives in a map, the clock is fixed; the WASI
  * subset is the worker's own (without `log`, so output is discarded).
  *
  * @module
@@ -30,6 +30,7 @@ function standIns(): Record<string, ImportFactory> {
     gn_time_ms: () => () => 0n,
     gn_fuel_remaining: (ctx) => () => ctx.fuelLeft() ?? -1n,
     gn_event_emit: () => () => Status.ok,
+    gn_sink_append: () => () => Status.ok,
     gn_state_get: (ctx) => (kp: number, kl: number) => {
       const k = key(ctx, kp, kl);
       if (k === undefined) return BigInt.asUintN(32, BigInt(Status.bad_payload));
