@@ -123,6 +123,8 @@ export interface PluginOptions {
   unstableWorkerOptions?: boolean;
   /** Where its log lines, events and state requests go. */
   services?: PluginServices;
+  /** WASI `random_get` (capability `wasi`): seeded per instance, or real. @default {"seeded"} */
+  wasiRandom?: "seeded" | "crypto";
   /** Item kinds approved for `gn_sink_append`. @default {[]} */
   sinkKinds?: readonly string[];
   /** Event names approved for `gn_event_emit`. @default {[]} */
@@ -187,6 +189,7 @@ export function resolvePluginConfig(options: PluginOptions): PluginConfig {
     unstableWorkerOptions: options.unstableWorkerOptions ?? false,
     services: options.services ?? defaultServices(options.name, new Set(granted)),
     events: [...(options.events ?? [])],
+    wasiRandom: options.wasiRandom ?? "seeded",
     sinkKinds: [...(options.sinkKinds ?? [])],
     maxEventBytes: options.maxEventBytes ?? DEFAULTS.maxEventBytes,
     maxEventsPerCall: options.maxEventsPerCall ?? DEFAULTS.maxEventsPerCall,

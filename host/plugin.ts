@@ -213,6 +213,7 @@ export class Plugin implements PluginHandle {
       unstableWorkerOptions: config.unstableWorkerOptions,
       services: config.services,
       events: [...config.events],
+      wasiRandom: config.wasiRandom,
       sinkKinds: [...config.sinkKinds],
       maxEventBytes: config.maxEventBytes,
       maxEventsPerCall: config.maxEventsPerCall,
