@@ -32,7 +32,7 @@ import { PluginHost } from "../host/host.ts";
 import { meter } from "../meter/mod.ts";
 import { Guest } from "../workers/guest.ts";
 import { latencyPolicy } from "../host/_instance.ts";
-import { BARE_POLICIES, bareChain, type BarePolicy, gap } from "./floor.ts";
+import { BARE_POLICIES, bareChain, gap } from "./floor.ts";
 
 const args = Deno.args;
 const opt = (name: string, dflt: string) => {
