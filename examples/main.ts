@@ -71,9 +71,13 @@ await using host = await PluginHost.create({
   state,
   onError: (e) => refusals.push(e),
 });
+/** Each counter's stored count; a plugin's state lives under its identity (here its manifest's URL). */
 const counts = () =>
   ["as-count", "rust-count", "c-count"]
-    .map((p) => `${p} ${new TextDecoder().decode(state.get(p, "count") ?? new Uint8Array())}`)
+    .map((p) => {
+      const identity = host.plugins().find((i) => i.name === p)?.identity ?? p;
+      return `${p} ${new TextDecoder().decode(state.get(identity, "count") ?? new Uint8Array())}`;
+    })
     .join(", ");
 
 console.log("gn plugin host: loading examples/");

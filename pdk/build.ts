@@ -118,7 +118,17 @@ export async function buildExample(
     ], ROOT);
   } else if (lang === "rust") {
     const rlib = `${scratch}/libgn_pdk.rlib`;
-    const common = ["--edition", "2021", "--target", "wasm32-unknown-unknown", "-C", "opt-level=3"];
+    // Paths of the checkout would end up in panic locations (rustc records absolute source
+    // paths in the rlib): remapped to the repository root, the bytes do not depend on it.
+    const common = [
+      "--edition",
+      "2021",
+      "--target",
+      "wasm32-unknown-unknown",
+      "-C",
+      "opt-level=3",
+      `--remap-path-prefix=${ROOT}=`,
+    ];
     await run(RUSTC, [
       ...common,
       "--crate-type",

@@ -1,5 +1,5 @@
 // The PDK allocators give memory back: each example, called over and over in-process through the
-// exact exchange of CONTRACT §1 (alloc name and payload, call, free body, payload and name), stops
+// exact exchange of docs/abi.md#one-call (alloc name and payload, call, free body, payload and name), stops
 // growing its memory once it has seen every payload size. Also: each module imports only the host
 // functions its example calls.
 import assert from "node:assert/strict";

@@ -13,8 +13,10 @@ for (const lang of LANGS) {
   Deno.test(`${lang} PDK examples answer through the host`, async () => {
     const store = new MemoryStateStore();
     await using host = await PluginHost.create({ hooks: HOOKS, grants: ["state"], state: store });
+    const identity: Record<string, string> = {};
     for (const kind of ["title", "count", "guard"] as const) {
-      await host.load(`${EXAMPLES}${exampleDir(lang, kind)}/plugin.toml`);
+      const info = await host.load(`${EXAMPLES}${exampleDir(lang, kind)}/plugin.toml`);
+      identity[info.name] = info.identity;
     }
     const title = (v: unknown) => host.bus.applyFilters("title_case", v);
     assert.equal(await title("hello wide world"), "Hello Wide World");
@@ -33,7 +35,8 @@ for (const lang of LANGS) {
     assert.ok(titled === "Word ".repeat(13_000), `64 KiB title: ${String(titled).slice(0, 40)}…`);
 
     for (let i = 0; i < 5; i++) await host.bus.doAction("on_event", "user-42", i);
-    const plugin = exampleDir(lang, "count");
+    // state lives under the plugin's identity (its manifest's URL, since it is not pinned)
+    const plugin = identity[exampleDir(lang, "count")];
     assert.equal(new TextDecoder().decode(store.get(plugin, "count")), "5");
 
     const guard = (s: unknown) => host.bus.checkGuards("run_command", s);

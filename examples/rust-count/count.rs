@@ -2,8 +2,8 @@
 //! the host's state store (key "count", decimal text); needs the "state" capability.
 //! Built by (from the repository root):
 //!   mkdir -p pdk/rust/target
-//!   /usr/bin/rustc --edition 2021 --crate-type rlib --crate-name gn_pdk --target wasm32-unknown-unknown -C opt-level=3 pdk/rust/src/lib.rs -o pdk/rust/target/libgn_pdk.rlib
-//!   /usr/bin/rustc --edition 2021 --crate-type cdylib --target wasm32-unknown-unknown -C opt-level=3 -C lto -C strip=symbols --extern gn_pdk=pdk/rust/target/libgn_pdk.rlib examples/rust-count/count.rs -o examples/rust-count/count.wasm
+//!   /usr/bin/rustc --edition 2021 --crate-type rlib --crate-name gn_pdk --target wasm32-unknown-unknown -C opt-level=3 --remap-path-prefix=$PWD/= pdk/rust/src/lib.rs -o pdk/rust/target/libgn_pdk.rlib
+//!   /usr/bin/rustc --edition 2021 --crate-type cdylib --target wasm32-unknown-unknown -C opt-level=3 --remap-path-prefix=$PWD/= -C lto -C strip=symbols --extern gn_pdk=pdk/rust/target/libgn_pdk.rlib examples/rust-count/count.rs -o examples/rust-count/count.wasm
 
 use gn_pdk::{Json, Plugin};
 

@@ -2,8 +2,8 @@
 //! "rm -rf", asks before one containing "sudo", and lets the rest continue.
 //! Built by (from the repository root):
 //!   mkdir -p pdk/rust/target
-//!   /usr/bin/rustc --edition 2021 --crate-type rlib --crate-name gn_pdk --target wasm32-unknown-unknown -C opt-level=3 pdk/rust/src/lib.rs -o pdk/rust/target/libgn_pdk.rlib
-//!   /usr/bin/rustc --edition 2021 --crate-type cdylib --target wasm32-unknown-unknown -C opt-level=3 -C lto -C strip=symbols --extern gn_pdk=pdk/rust/target/libgn_pdk.rlib examples/rust-guard/guard.rs -o examples/rust-guard/guard.wasm
+//!   /usr/bin/rustc --edition 2021 --crate-type rlib --crate-name gn_pdk --target wasm32-unknown-unknown -C opt-level=3 --remap-path-prefix=$PWD/= pdk/rust/src/lib.rs -o pdk/rust/target/libgn_pdk.rlib
+//!   /usr/bin/rustc --edition 2021 --crate-type cdylib --target wasm32-unknown-unknown -C opt-level=3 --remap-path-prefix=$PWD/= -C lto -C strip=symbols --extern gn_pdk=pdk/rust/target/libgn_pdk.rlib examples/rust-guard/guard.rs -o examples/rust-guard/guard.wasm
 
 use gn_pdk::{Json, Plugin, Verdict};
 

@@ -2,8 +2,8 @@
 //! letter of every word (a word starts after a space or a control character). Other values pass unchanged.
 //! Built by (from the repository root):
 //!   mkdir -p pdk/rust/target
-//!   /usr/bin/rustc --edition 2021 --crate-type rlib --crate-name gn_pdk --target wasm32-unknown-unknown -C opt-level=3 pdk/rust/src/lib.rs -o pdk/rust/target/libgn_pdk.rlib
-//!   /usr/bin/rustc --edition 2021 --crate-type cdylib --target wasm32-unknown-unknown -C opt-level=3 -C lto -C strip=symbols --extern gn_pdk=pdk/rust/target/libgn_pdk.rlib examples/rust-title/title.rs -o examples/rust-title/title.wasm
+//!   /usr/bin/rustc --edition 2021 --crate-type rlib --crate-name gn_pdk --target wasm32-unknown-unknown -C opt-level=3 --remap-path-prefix=$PWD/= pdk/rust/src/lib.rs -o pdk/rust/target/libgn_pdk.rlib
+//!   /usr/bin/rustc --edition 2021 --crate-type cdylib --target wasm32-unknown-unknown -C opt-level=3 --remap-path-prefix=$PWD/= -C lto -C strip=symbols --extern gn_pdk=pdk/rust/target/libgn_pdk.rlib examples/rust-title/title.rs -o examples/rust-title/title.wasm
 
 use gn_pdk::{Json, Plugin};
 

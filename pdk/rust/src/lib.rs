@@ -16,9 +16,9 @@
 //! ```text
 //! mkdir -p pdk/rust/target
 //! /usr/bin/rustc --edition 2021 --crate-type rlib --crate-name gn_pdk --target wasm32-unknown-unknown \
-//!   -C opt-level=3 pdk/rust/src/lib.rs -o pdk/rust/target/libgn_pdk.rlib
+//!   -C opt-level=3 --remap-path-prefix=$PWD/= pdk/rust/src/lib.rs -o pdk/rust/target/libgn_pdk.rlib
 //! /usr/bin/rustc --edition 2021 --crate-type cdylib --target wasm32-unknown-unknown -C opt-level=3 \
-//!   -C lto -C strip=symbols --extern gn_pdk=pdk/rust/target/libgn_pdk.rlib my_plugin.rs -o my_plugin.wasm
+//!   --remap-path-prefix=$PWD/= -C lto -C strip=symbols --extern gn_pdk=pdk/rust/target/libgn_pdk.rlib my_plugin.rs -o my_plugin.wasm
 //! ```
 //!
 //! A host function is imported only when the plugin calls its wrapper (the linker drops the
