@@ -177,7 +177,11 @@ for (let r = 0; r < ROUNDS; r++) {
   for (const g of GAPS_MS) {
     for (const n of chainsFor(g)) {
       const calls = CALLS[g];
-      for (const c of CONFIGS) push(`${c}|${n}|${g}`, await cell(c, n, g, calls));
+      // the order rotates each round: no config always runs after the floors' spinners
+      for (let k = 0; k < CONFIGS.length; k++) {
+        const c = CONFIGS[(k + r) % CONFIGS.length];
+        push(`${c}|${n}|${g}`, await cell(c, n, g, calls));
+      }
       for (const p of BARE_POLICIES) {
         push(`floor_${p}|${n}|${g}`, await bareChain(n, p, g, calls));
       }
