@@ -27,7 +27,7 @@ interface Run {
 async function measure(workers: number, spin: number, ms: number): Promise<Run[]> {
   const ws: Worker[] = [];
   const chans = Array.from({ length: workers }, () => {
-    const channel = new SharedArrayBuffer(16);
+    const channel = new SharedArrayBuffer(32);
     const w = new Worker(WORKER, { type: "module", deno: { permissions: "none" } });
     w.postMessage({ channel, spin });
     ws.push(w);

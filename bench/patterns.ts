@@ -230,7 +230,7 @@ console.log(
 );
 const cols = [...CONFIGS, "floor", ...BARE_POLICIES.map((p) => `floor_${p}` as const)];
 console.log(
-  "chain gap      " + cols.map((c) => c.padEnd(10)).join("") +
+  "chain gap      " + cols.map((c) => c.padEnd(14)).join("") +
     "ours/inproc ours/floor prepared/floor",
 );
 for (const g of GAPS_MS) {
@@ -238,7 +238,7 @@ for (const g of GAPS_MS) {
     const get = (c: string) => c === "floor" ? floorOf(n, g) : fig[`${c}|${n}|${g}`];
     console.log(
       `${String(n).padEnd(6)}${(g === 0 ? "0" : g < 1 ? `${g * 1000} µs` : `${g} ms`).padEnd(9)}` +
-        cols.map((c) => us(get(c)).padEnd(10)).join("") +
+        cols.map((c) => us(get(c)).padEnd(14)).join("") +
         `${(get("ours") / get("inproc")).toFixed(2)}×`.padEnd(12) +
         `${(get("ours") / get("floor")).toFixed(2)}×`.padEnd(11) +
         `${(get("prepared") / get("floor")).toFixed(2)}×`,
