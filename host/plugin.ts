@@ -48,7 +48,8 @@ export interface PluginOptions {
   bootTimeoutMs?: number;
   /**
    * Fuel per call (and for the start function). The module is instrumented
-   * at load; `false` runs it unmetered. @default {100000000}
+   * at load; `false` gives it an unlimited budget (it is still instrumented,
+   * so an abandoned call stops at its next refuel). @default {100000000}
    */
   fuel?: number | false;
   /** Ceiling of every memory, in 64 KiB pages. @default {16} */
@@ -120,6 +121,9 @@ const INSTANCE_FAILURES: ReadonlySet<HookErrorCode> = new Set([
 const WORKER_FATAL: ReadonlySet<HookErrorCode> = new Set(["timeout", "worker_crashed"]);
 
 const encoder = new TextEncoder();
+
+/** The fuel of a plugin loaded with `fuel: false`: 2^63 - 1, never reached (centuries of work). */
+const UNLIMITED_FUEL = (1n << 63n) - 1n;
 
 /** Longest a queue drain runs before the event loop gets a turn, in ms. */
 const DRAIN_SLICE_MS = 1;
@@ -254,16 +258,19 @@ export class Plugin implements PluginHandle {
       ? undefined
       : `${options.digest}|fuel=${fuel ?? "off"}|pages=${pages}|tables=${tables}|bytes=${
         guestBytes ?? "auto"
-      }|costs=${COST_MODEL_VERSION}`;
+      }|costs=${COST_MODEL_VERSION}|refuel`;
     let module = key === undefined ? undefined : options.moduleCache?.get(key);
     // Check, meter and compile: a large module in a worker, so the event loop runs on.
     const report = await prepareModule({
       bytes,
       plugin,
       granted: [...granted],
+      // Always metered with refuel: every guest stops at its next slice once its call is
+      // abandoned; without fuel, the budget is unlimited (2^63 - 1, never set again).
       meter: module !== undefined ? undefined : {
-        fuel: fuel !== undefined,
-        startFuel: fuel ?? 0,
+        fuel: true,
+        refuel: true,
+        startFuel: fuel ?? UNLIMITED_FUEL,
         maxMemoryPages: pages,
         maxTableElements: tables,
         maxGuestBytes: guestBytes,

@@ -14,7 +14,7 @@
 
 import type { ByteReader } from "../abi/_wasm_reader.ts";
 import { HookError } from "../abi/errors.ts";
-import { readSigned, skipSigned } from "./_bytes.ts";
+import { type ByteWriter, readSigned, skipSigned } from "./_bytes.ts";
 
 /** A straight-line instruction with no dynamic cost. */
 export const K_PLAIN = 0;
@@ -52,6 +52,8 @@ export const K_MEMORY_GROW = 15;
 export const K_BULK_BYTES = 16;
 /** `table.fill`, `table.copy`, `table.init`, `table.grow`: charged per element. */
 export const K_TABLE_ELEMS = 17;
+/** `ref.func`: plain, but carries a function index. */
+export const K_REF_FUNC = 18;
 
 /** The decoded shape of one instruction (reused between calls). */
 export interface Instr {
@@ -59,7 +61,7 @@ export interface Instr {
   kind: number;
   /** The first byte of the instruction. */
   opcode: number;
-  /** The label depth of `br` / `br_if`; the function index of `call` / `return_call`. */
+  /** The label depth of `br` / `br_if`; the function index of `call` / `return_call` / `ref.func`. */
   index: number;
   /** The label depths of `br_table`, default last. */
   labels: number[];
@@ -422,8 +424,11 @@ export function readInstr(r: ByteReader, out: Instr, where: string): void {
     case 0x24:
     case 0x25:
     case 0x26:
-    case 0xd2: // ref.func
       r.u32();
+      return;
+    case 0xd2: // ref.func
+      out.index = r.u32();
+      out.kind = K_REF_FUNC;
       return;
     case 0x3f: // memory.size
       readMemIndex(r, where, at);
@@ -495,6 +500,40 @@ export function skipConstExpr(r: ByteReader, where: string): void {
     const at = r.pos;
     readInstr(r, instr, where);
     if (instr.kind === K_END) return;
-    if (instr.kind !== K_PLAIN) throw unknown(`opcode ${hex(instr.opcode)}`, where, at);
+    if (instr.kind !== K_PLAIN && instr.kind !== K_REF_FUNC) {
+      throw unknown(`opcode ${hex(instr.opcode)}`, where, at);
+    }
+  }
+}
+
+/**
+ * Copies a constant expression up to and including its `end`, adding
+ * `shift` to every `ref.func` index at or above `from`.
+ *
+ * @param r The reader, at the expression.
+ * @param w Receives the expression.
+ * @param from The first function index that moves.
+ * @param shift How far it moves.
+ * @param where For messages.
+ */
+export function copyConstExpr(
+  r: ByteReader,
+  w: ByteWriter,
+  from: number,
+  shift: number,
+  where: string,
+): void {
+  const instr = newInstr();
+  for (;;) {
+    const at = r.pos;
+    readInstr(r, instr, where);
+    if (instr.kind === K_REF_FUNC && instr.index >= from) {
+      w.byte(0xd2);
+      w.u32(instr.index + shift);
+    } else w.range(r.bytes, at, r.pos);
+    if (instr.kind === K_END) return;
+    if (instr.kind !== K_PLAIN && instr.kind !== K_REF_FUNC) {
+      throw unknown(`opcode ${hex(instr.opcode)}`, where, at);
+    }
   }
 }

@@ -4,8 +4,12 @@
  * memory and table limits; replaces function bodies; recomputes every size.
  * Sections it does not touch are copied byte for byte.
  *
- * Nothing already in the module is renumbered: new types, functions and the
- * global are appended after the existing ones.
+ * New types, functions and globals are appended after the existing ones.
+ * With refuel, the refuel function is imported after the module's own
+ * imports, so every defined function moves up by one: `call`,
+ * `return_call` and `ref.func` in bodies, function exports, the start
+ * function, element segments and global initialisers are renumbered, and
+ * the `name` custom section (whose indices would be stale) is dropped.
  *
  * @module
  */
@@ -14,7 +18,7 @@ import { ByteReader } from "../abi/_wasm_reader.ts";
 import { ByteWriter } from "./_bytes.ts";
 import type { GuestPlan } from "./_budget.ts";
 import { type LimitsInfo, type ParsedModule, SECTION_RANK, type SectionRef } from "./_decode.ts";
-import { newInstr } from "./_code.ts";
+import { copyConstExpr, newInstr, readRefType, unknown } from "./_code.ts";
 import {
   checkBody,
   instrumentBody,
@@ -31,6 +35,18 @@ export const EXPORT_NAMES = {
   start: "__gn_start",
 } as const;
 
+/** The import a module metered with refuel gains: `() -> i64`. */
+export const REFUEL_NAMES = {
+  module: "__gn_meter",
+  name: "__gn_refuel",
+} as const;
+
+/**
+ * The fuel a refuelled counter holds after `__gn_fuel_set` (or at start):
+ * the rest of the budget waits in the reserve until the counter runs dry.
+ */
+export const FIRST_SLICE = 1_000_000n;
+
 /** Where the appended items live. */
 export interface Layout extends InstrumentContext {
   /** `__gn_fuel_get`. */
@@ -41,6 +57,8 @@ export interface Layout extends InstrumentContext {
   typeBase: number;
   /** Number of appended functions. */
   helperCount: number;
+  /** The reserve global (refuel only; else -1). */
+  reserveGlobal: number;
 }
 
 /** Normalised options of the rewrite. */
@@ -55,6 +73,8 @@ export interface RewriteOptions {
   maxTableElements: number;
   /** Guest-memory budget, in bytes. */
   maxGuestBytes: number;
+  /** Refuel through an import instead of trapping (with `fuel` only). */
+  refuel: boolean;
 }
 
 /**
@@ -64,18 +84,24 @@ export interface RewriteOptions {
  * @param strategy The emission mode.
  * @returns The layout.
  */
-export function layoutOf(m: ParsedModule, strategy: Strategy): Layout {
-  const funcs = m.importedFuncs + m.funcTypes.length;
+export function layoutOf(m: ParsedModule, strategy: Strategy, refuel = false): Layout {
+  const shift = refuel ? 1 : 0;
+  const funcs = m.importedFuncs + shift + m.funcTypes.length;
+  const fixed = strategy === "helper" ? 6 : 5;
   return {
     fuelGlobal: m.importedGlobals + m.definedGlobals,
+    reserveGlobal: refuel ? m.importedGlobals + m.definedGlobals + 1 : -1,
     importedFuncs: m.importedFuncs,
+    funcShift: shift,
+    typeParams: m.typeParams,
+    refuel: refuel ? funcs + fixed : -1,
     fuelGet: funcs,
     fuelSet: funcs + 1,
     chargePages: funcs + 2,
     chargeBytes: funcs + 3,
     chargeElements: funcs + 4,
     chargeStatic: funcs + 5,
-    helperCount: strategy === "helper" ? 6 : 5,
+    helperCount: fixed + shift,
     typeBase: m.typeParams.length,
     strategy,
     scan: new Scan(),
@@ -161,7 +187,18 @@ function appendVector(
   return w.finish();
 }
 
-function chargeBody(g: number, perUnit: number): Uint8Array {
+/** `[G < 0] ⇒ unreachable`, or with refuel `[G < 0] ⇒ call R`: the tail of a check. */
+function trapOrRefuel(w: ByteWriter, refuel: number): void {
+  w.bytes(Uint8Array.of(0x42, 0x00, 0x53, 0x04, 0x40));
+  if (refuel < 0) w.byte(0x00);
+  else {
+    w.byte(0x10);
+    w.u32(refuel);
+  }
+  w.byte(0x0b);
+}
+
+function chargeBody(g: number, perUnit: number, refuel: number): Uint8Array {
   const w = new ByteWriter();
   w.byte(0x00); // no locals
   if (perUnit > 0) {
@@ -180,13 +217,13 @@ function chargeBody(g: number, perUnit: number): Uint8Array {
     w.u32(g);
     w.byte(0x23); // global.get G
     w.u32(g);
-    w.bytes(Uint8Array.of(0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b)); // < 0 ⇒ unreachable
+    trapOrRefuel(w, refuel); // < 0 ⇒ unreachable (or refuel)
   }
   w.bytes(Uint8Array.of(0x20, 0x00, 0x0b)); // local.get 0; end
   return w.finish();
 }
 
-function staticChargeBody(g: number): Uint8Array {
+function staticChargeBody(g: number, refuel: number): Uint8Array {
   const w = new ByteWriter();
   w.byte(0x00);
   w.byte(0x23);
@@ -196,25 +233,164 @@ function staticChargeBody(g: number): Uint8Array {
   w.u32(g);
   w.byte(0x23);
   w.u32(g);
-  w.bytes(Uint8Array.of(0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b, 0x0b));
+  trapOrRefuel(w, refuel);
+  w.byte(0x0b);
   return w.finish();
 }
 
-function getBody(g: number): Uint8Array {
+/** `__gn_fuel_get`: the counter, plus the reserve with refuel. */
+function getBody(g: number, reserve: number): Uint8Array {
   const w = new ByteWriter();
   w.byte(0x00);
   w.byte(0x23);
   w.u32(g);
+  if (reserve >= 0) {
+    w.byte(0x23);
+    w.u32(reserve);
+    w.byte(0x7c); // i64.add
+  }
   w.byte(0x0b);
   return w.finish();
 }
 
-function setBody(g: number): Uint8Array {
+/** `__gn_fuel_set`: the counter; with refuel, the first slice to it and the rest to the reserve. */
+function setBody(g: number, reserve: number): Uint8Array {
   const w = new ByteWriter();
-  w.bytes(Uint8Array.of(0x00, 0x20, 0x00, 0x24));
-  w.u32(g);
+  w.byte(0x00);
+  const global = (opcode: number, index: number): void => {
+    w.byte(opcode);
+    w.u32(index);
+  };
+  const slice = (): void => {
+    w.byte(0x42);
+    w.s64(FIRST_SLICE);
+  };
+  if (reserve < 0) {
+    w.bytes(Uint8Array.of(0x20, 0x00));
+    global(0x24, g);
+  } else {
+    w.bytes(Uint8Array.of(0x20, 0x00)); // local.get 0
+    slice();
+    w.bytes(Uint8Array.of(0x55, 0x04, 0x40)); // i64.gt_s; if
+    slice();
+    global(0x24, g); // G = slice
+    w.bytes(Uint8Array.of(0x20, 0x00));
+    slice();
+    w.byte(0x7d);
+    global(0x24, reserve); // R = x - slice
+    w.byte(0x05); // else
+    w.bytes(Uint8Array.of(0x20, 0x00));
+    global(0x24, g); // G = x
+    w.bytes(Uint8Array.of(0x42, 0x00));
+    global(0x24, reserve); // R = 0
+    w.byte(0x0b);
+  }
   w.byte(0x0b);
   return w.finish();
+}
+
+/**
+ * The refuel helper, called when a check finds the counter `G` negative:
+ * asks the host for the next slice `s` (the import traps when the call was
+ * abandoned), moves `min(s - G, R)` from the reserve `R` to `G` (enough to
+ * cover the deficit and leave `s`), and traps when `G` is still negative:
+ * the whole budget is spent, and `G + R = G < 0` reports exhaustion.
+ */
+function refuelBody(g: number, reserve: number, imported: number): Uint8Array {
+  const w = new ByteWriter();
+  const op = (opcode: number, index: number): void => {
+    w.byte(opcode);
+    w.u32(index);
+  };
+  w.bytes(Uint8Array.of(0x01, 0x01, 0x7e)); // one i64 local: the amount to move
+  op(0x10, imported); // s
+  op(0x23, g);
+  w.byte(0x7d); // s - G
+  op(0x22, 0);
+  op(0x23, reserve);
+  w.bytes(Uint8Array.of(0x56, 0x04, 0x40)); // i64.gt_u; if
+  op(0x23, reserve);
+  op(0x21, 0);
+  w.byte(0x0b);
+  op(0x23, g);
+  op(0x20, 0);
+  w.byte(0x7c);
+  op(0x24, g); // G += n
+  op(0x23, reserve);
+  op(0x20, 0);
+  w.byte(0x7d);
+  op(0x24, reserve); // R -= n
+  op(0x23, g);
+  trapOrRefuel(w, -1);
+  w.byte(0x0b);
+  return w.finish();
+}
+
+/**
+ * Re-encodes a vector section entry by entry, then appends `extra`.
+ *
+ * @param each Copies one entry from the reader to the writer.
+ */
+function rewriteVector(
+  bytes: Uint8Array,
+  s: SectionRef | undefined,
+  each: (r: ByteReader, w: ByteWriter) => void,
+  extraCount: number,
+  extra: Uint8Array,
+): Uint8Array {
+  if (s === undefined) return appendVector(bytes, s, extraCount, extra);
+  const r = new ByteReader(bytes, s.contentStart, s.end);
+  const count = r.u32();
+  const w = new ByteWriter(s.end - s.contentStart + extra.length + 16);
+  w.u32(count + extraCount);
+  for (let i = 0; i < count; i++) each(r, w);
+  w.bytes(extra);
+  return w.finish();
+}
+
+/** Copies a name (length-prefixed bytes). */
+function copyName(r: ByteReader, w: ByteWriter): void {
+  const start = r.pos;
+  r.bytesN(r.u32());
+  w.range(r.bytes, start, r.pos);
+}
+
+/** Copies one element segment, moving function indices at or above `from` by `shift`. */
+function copyElement(r: ByteReader, w: ByteWriter, from: number, shift: number, i: number): void {
+  const where = `element segment ${i}`;
+  const flags = r.u32();
+  w.u32(flags);
+  const active = (flags & 0x01) === 0;
+  const explicitTable = (flags & 0x02) !== 0;
+  const exprs = (flags & 0x04) !== 0;
+  if (active && explicitTable) w.u32(r.u32());
+  if (active) copyConstExpr(r, w, from, shift, where);
+  if (!active || explicitTable) {
+    if (exprs) w.byte(readRefType(r, where));
+    else {
+      const kind = r.byte();
+      if (kind !== 0x00) throw unknown("element kind", where, r.pos - 1);
+      w.byte(kind);
+    }
+  }
+  const count = r.u32();
+  w.u32(count);
+  for (let n = count; n > 0; n--) {
+    if (exprs) copyConstExpr(r, w, from, shift, where);
+    else {
+      const f = r.u32();
+      w.u32(f >= from ? f + shift : f);
+    }
+  }
+}
+
+const NAME = new TextEncoder().encode("name");
+
+/** Whether a custom section is the `name` section. */
+function isNameSection(bytes: Uint8Array, s: SectionRef): boolean {
+  const r = new ByteReader(bytes, s.contentStart, s.end);
+  const name = r.bytesN(r.u32());
+  return name.length === NAME.length && name.every((b, i) => b === NAME[i]);
 }
 
 /**
@@ -261,33 +437,63 @@ export function assemble(
   if (fuel) {
     const find = (id: number): SectionRef | undefined => m.sections.find((s) => s.id === id);
     const t = layout.typeBase;
+    const reserve = layout.reserveGlobal;
+    const refuel = reserve >= 0;
+    const from = m.importedFuncs;
+    const shift = layout.funcShift;
     replaced.set(
       1,
       appendVector(
         bytes,
         find(1),
-        3,
+        refuel ? 4 : 3,
         Uint8Array.of(
           ...[0x60, 0x00, 0x01, 0x7e], // t+0: () -> i64
           ...[0x60, 0x01, 0x7e, 0x00], // t+1: (i64) -> ()
           ...[0x60, 0x01, 0x7f, 0x01, 0x7f], // t+2: (i32) -> i32
+          ...(refuel ? [0x60, 0x00, 0x00] : []), // t+3: () -> ()
         ),
       ),
     );
+    if (refuel) {
+      const w = new ByteWriter();
+      w.name(REFUEL_NAMES.module);
+      w.name(REFUEL_NAMES.name);
+      w.byte(0x00);
+      w.u32(t);
+      replaced.set(2, appendVector(bytes, find(2), 1, w.finish()));
+    }
     {
       const w = new ByteWriter();
       w.u32(t);
       w.u32(t + 1);
       for (let i = 0; i < 3; i++) w.u32(t + 2);
-      if (layout.helperCount === 6) w.u32(t + 1);
+      if (layout.strategy === "helper") w.u32(t + 1);
+      if (refuel) w.u32(t + 3);
       replaced.set(3, appendVector(bytes, find(3), layout.helperCount, w.finish()));
     }
     {
       const w = new ByteWriter();
+      const first = refuel && options.startFuel > FIRST_SLICE ? FIRST_SLICE : options.startFuel;
       w.bytes(Uint8Array.of(0x7e, 0x01, 0x42)); // mut i64 = i64.const startFuel
-      w.s64(options.startFuel);
+      w.s64(first);
       w.byte(0x0b);
-      replaced.set(6, appendVector(bytes, find(6), 1, w.finish()));
+      if (refuel) {
+        w.bytes(Uint8Array.of(0x7e, 0x01, 0x42)); // the reserve: the rest
+        w.s64(options.startFuel - first);
+        w.byte(0x0b);
+      }
+      const each = (r: ByteReader, w: ByteWriter): void => {
+        w.byte(r.byte()); // the value type (checked at parse)
+        w.byte(r.byte()); // mutability
+        copyConstExpr(r, w, from, shift, "a global");
+      };
+      replaced.set(
+        6,
+        shift === 0
+          ? appendVector(bytes, find(6), 1, w.finish())
+          : rewriteVector(bytes, find(6), each, 2, w.finish()),
+      );
     }
     {
       const w = new ByteWriter();
@@ -300,23 +506,43 @@ export function assemble(
       if (hasStart) {
         w.name(EXPORT_NAMES.start);
         w.byte(0x00);
-        w.u32(m.start!);
+        w.u32(m.start! >= from ? m.start! + shift : m.start!);
       }
-      replaced.set(7, appendVector(bytes, find(7), hasStart ? 3 : 2, w.finish()));
+      const each = (r: ByteReader, w: ByteWriter): void => {
+        copyName(r, w);
+        const kind = r.byte();
+        const index = r.u32();
+        w.byte(kind);
+        w.u32(kind === 0 && index >= from ? index + shift : index);
+      };
+      replaced.set(
+        7,
+        shift === 0
+          ? appendVector(bytes, find(7), hasStart ? 3 : 2, w.finish())
+          : rewriteVector(bytes, find(7), each, hasStart ? 3 : 2, w.finish()),
+      );
     }
     replaced.set(8, null);
+    const elements = find(9);
+    if (shift !== 0 && elements !== undefined) {
+      let i = 0;
+      const each = (r: ByteReader, w: ByteWriter): void => copyElement(r, w, from, shift, i++);
+      replaced.set(9, rewriteVector(bytes, elements, each, 0, new Uint8Array(0)));
+    }
     {
       const w = new ByteWriter(bytes.length + 1024);
       w.u32(m.bodies.length + layout.helperCount);
       w.bytes(bodies);
+      const r = layout.refuel;
       const helpers = [
-        getBody(g),
-        setBody(g),
-        chargeBody(g, COSTS.memoryGrowPage),
-        chargeBody(g, COSTS.bulkByte),
-        chargeBody(g, COSTS.tableElement),
+        getBody(g, reserve),
+        setBody(g, reserve),
+        chargeBody(g, COSTS.memoryGrowPage, r),
+        chargeBody(g, COSTS.bulkByte, r),
+        chargeBody(g, COSTS.tableElement, r),
       ];
-      if (layout.helperCount === 6) helpers.push(staticChargeBody(g));
+      if (layout.strategy === "helper") helpers.push(staticChargeBody(g, r));
+      if (refuel) helpers.push(refuelBody(g, reserve, from));
       for (const body of helpers) {
         w.u32(body.length);
         w.bytes(body);
@@ -340,6 +566,7 @@ export function assemble(
   };
   for (const s of m.sections) {
     if (s.id !== 0) flushBelow(SECTION_RANK[s.id]);
+    else if (layout.funcShift !== 0 && fuel && isNameSection(bytes, s)) continue;
     const content = replaced.get(s.id);
     if (content === null) continue;
     if (content === undefined) out.bytes(bytes.subarray(s.start, s.end));

@@ -46,7 +46,7 @@
  */
 
 import { ByteReader } from "../abi/_wasm_reader.ts";
-import type { ByteWriter } from "./_bytes.ts";
+import { type ByteWriter, readSigned } from "./_bytes.ts";
 import {
   type Instr,
   K_BLOCK,
@@ -62,6 +62,7 @@ import {
   K_LOOP,
   K_MEMORY_GROW,
   K_PLAIN,
+  K_REF_FUNC,
   K_RETURN,
   K_RETURN_CALL,
   K_RETURN_CALL_INDIRECT,
@@ -100,6 +101,15 @@ export interface InstrumentContext {
   chargeElements: number;
   /** `(i64) -> ()` helper charging its argument (strategy `helper` only). */
   chargeStatic: number;
+  /**
+   * The `() -> ()` helper a check calls when the counter is negative instead
+   * of trapping (it refuels from the reserve, or traps); -1 without refuel.
+   */
+  refuel: number;
+  /** How far defined functions move (1 when the refuel import is added, else 0). */
+  funcShift: number;
+  /** Parameter count of each type (for loop block types). */
+  typeParams: readonly number[];
   /** Emission mode. */
   strategy: Strategy;
   /** Scratch state, reused from body to body. */
@@ -132,6 +142,16 @@ const I_SYNC_CHECK = 4;
 const I_RELOAD = 5;
 /** Call a dynamic-charge helper. */
 const I_DYNAMIC = 6;
+/** Rewrite the function index of `call`, `return_call` or `ref.func`; the argument is the instruction's end. */
+const I_FUNC_INDEX = 7;
+/** Open the wrappers of a refuelling loop (before its `loop`); the argument is the end of the `loop` instruction. */
+const I_LOOP_HEAD = 8;
+/** A wrapped loop header's charge: a negative counter branches out to the refuel. */
+const I_CHARGE_WRAPPED = 9;
+/** Close the wrappers of a refuelling loop (after its `end`): refuel, re-enter; the argument is the header region. */
+const I_LOOP_TAIL = 10;
+/** Rewrite the label depths of a branch; the argument indexes `Scan.branchEnd`. */
+const I_BRANCH = 11;
 
 /** Frame flag: some branch inside leaves the construct. */
 const ESCAPES = 1;
@@ -151,6 +171,8 @@ export class Scan {
   frameKind: number[] = [];
   frameOuter: number[] = [];
   frameFlags: number[] = [];
+  /** The header region of a wrapped loop frame (see `I_LOOP_HEAD`), else -1. */
+  frameWrapped: number[] = [];
   frames = 0;
   /** Static cost of each region, by region id. */
   costs: number[] = [];
@@ -160,11 +182,19 @@ export class Scan {
   insType: number[] = [];
   insArg: number[] = [];
   inserts = 0;
+  // Branches whose depths change: the instruction's end, and its new depths.
+  branchEnd: number[] = [];
+  branchFirst: number[] = [];
+  branchCount: number[] = [];
+  depths: number[] = [];
+  branches = 0;
 
   reset(): void {
     this.frames = 0;
     this.regions = 0;
     this.inserts = 0;
+    this.branches = 0;
+    this.depths.length = 0;
   }
 
   pushFrame(kind: number, outer: number): void {
@@ -172,6 +202,38 @@ export class Scan {
     this.frameKind[i] = kind;
     this.frameOuter[i] = outer;
     this.frameFlags[i] = 0;
+    this.frameWrapped[i] = -1;
+  }
+
+  /**
+   * The depth a branch to label `depth` gets once every wrapped loop it
+   * leaves has gained its three wrappers.
+   */
+  wrappedDepth(depth: number): number {
+    const t = this.frames - 1 - depth;
+    let d = depth;
+    for (let i = Math.max(t + 1, 0); i < this.frames; i++) if (this.frameWrapped[i] >= 0) d += 3;
+    return d;
+  }
+
+  /** Records the rewrite of the branch ending at `end` if a wrapped loop moved its labels. */
+  rewriteBranch(at: number, end: number, labels: readonly number[]): void {
+    let changed = false;
+    const first = this.depths.length;
+    for (const depth of labels) {
+      const d = this.wrappedDepth(depth);
+      if (d !== depth) changed = true;
+      this.depths.push(d);
+    }
+    if (!changed) {
+      this.depths.length = first;
+      return;
+    }
+    const k = this.branches++;
+    this.branchEnd[k] = end;
+    this.branchFirst[k] = first;
+    this.branchCount[k] = labels.length;
+    this.insert(at, I_BRANCH, k);
   }
 
   insert(pos: number, type: number, arg: number): void {
@@ -208,6 +270,23 @@ export class Scan {
   escapeAll(): void {
     for (let i = 1; i < this.frames; i++) this.frameFlags[i] |= ESCAPES;
   }
+}
+
+/** `loop` (empty type); `block` (empty type): the inner wrappers of a refuelling loop. */
+const WRAP_HEAD = Uint8Array.of(0x03, 0x40, 0x02, 0x40);
+/** `i64.const 0; i64.lt_s; br_if 1` (to `$refuel`). */
+const BRANCH_IF_NEGATIVE = Uint8Array.of(0x42, 0x00, 0x53, 0x0d, 0x01);
+/** `br 2` (to `$exit`, with the loop's results); `end` (of `$refuel`). */
+const EXIT_REFUEL = Uint8Array.of(0x0c, 0x02, 0x0b);
+/** `br 0` (to `$again`); `end`; `unreachable`; `end` (of `$exit`). */
+const AGAIN = Uint8Array.of(0x0c, 0x00, 0x0b, 0x00, 0x0b);
+
+/** Whether a block type (at `pos`) takes parameters: such loops are not wrapped. */
+function hasParams(bytes: Uint8Array, pos: number, typeParams: readonly number[]): boolean {
+  const b = bytes[pos];
+  if (b === 0x40 || (b >= 0x6f && b <= 0x7f && (b & 0x40) !== 0)) return false;
+  const index = readSigned(new ByteReader(bytes, pos), 33);
+  return index < 0 || (typeParams[index] ?? 1) > 0;
 }
 
 function cost(instr: Instr): number {
@@ -295,12 +374,28 @@ export function instrumentBody(
   let hasLoop = false;
 
   const instr = ctx.instr;
+  const strategy = ctx.strategy;
+  // With refuel and the counter in a local, each loop whose header checks is wrapped so that
+  // the refuel call sits outside it (a call inside a loop, even never made, slows V8's code
+  // for the whole loop 2-3x): block $exit (loop $again (block $refuel (loop … br_if $refuel …)
+  // br $exit) refuel, br $again) unreachable.
+  const wrap = ctx.refuel >= 0 && locals < MAX_LOCALS &&
+    (strategy === "local" || strategy === "auto" || strategy === "auto-strict");
+  const one: number[] = [0];
+  // With refuel, \`auto\` keeps the counter in a local everywhere: fewer checks, so fewer
+  // refuel calls in the code (each one, even never made, costs V8 speed).
+  const refuelEverywhere = ctx.refuel >= 0;
+  const shift = ctx.funcShift;
+  const moved = (): boolean => shift !== 0 && instr.index >= ctx.importedFuncs;
   while (scan.frames > 0) {
     const at = r.pos;
     readInstr(r, instr, where);
     if (cur !== DEAD) scan.costs[cur] += cost(instr);
     switch (instr.kind) {
       case K_PLAIN:
+        break;
+      case K_REF_FUNC:
+        if (moved()) scan.insert(at, I_FUNC_INDEX, r.pos);
         break;
       case K_BLOCK:
         scan.pushFrame(K_BLOCK, cur);
@@ -309,7 +404,11 @@ export function instrumentBody(
         scan.pushFrame(K_LOOP, cur);
         if (cur !== DEAD) {
           hasLoop = true;
-          cur = scan.region(r.pos, I_CHARGE_LOOP);
+          if (wrap && !hasParams(bytes, at + 1, ctx.typeParams)) {
+            scan.insert(at, I_LOOP_HEAD, r.pos);
+            cur = scan.region(r.pos, I_CHARGE_WRAPPED);
+            scan.frameWrapped[scan.frames - 1] = cur;
+          } else cur = scan.region(r.pos, I_CHARGE_LOOP);
         }
         break;
       case K_IF:
@@ -332,6 +431,7 @@ export function instrumentBody(
           if (cur !== DEAD) scan.insert(at, I_SYNC_CHECK, 0);
           break;
         }
+        if (scan.frameWrapped[f] >= 0) scan.insert(r.pos, I_LOOP_TAIL, scan.frameWrapped[f]);
         const outer = scan.frameOuter[f];
         const flags = scan.frameFlags[f];
         const reachable = outer !== DEAD &&
@@ -346,13 +446,21 @@ export function instrumentBody(
         if (cur !== DEAD && leavesFunction(scan, instr.index, where, at)) {
           scan.insert(at, I_SYNC_CHECK, 0);
         }
+        if (wrap) {
+          one[0] = instr.index;
+          scan.rewriteBranch(at, r.pos, one);
+        }
         cur = DEAD;
         break;
       case K_BR_IF:
         if (cur !== DEAD) {
           if (leavesFunction(scan, instr.index, where, at)) scan.insert(at, I_SYNC_CHECK, 0);
-          cur = scan.region(r.pos, I_CHARGE);
         }
+        if (wrap) {
+          one[0] = instr.index;
+          scan.rewriteBranch(at, r.pos, one);
+        }
+        if (cur !== DEAD) cur = scan.region(r.pos, I_CHARGE);
         break;
       case K_BR_TABLE:
         if (cur !== DEAD) {
@@ -362,6 +470,7 @@ export function instrumentBody(
           }
           if (leaves) scan.insert(at, I_SYNC_CHECK, 0);
         }
+        if (wrap) scan.rewriteBranch(at, r.pos, instr.labels);
         cur = DEAD;
         break;
       case K_RETURN:
@@ -371,6 +480,7 @@ export function instrumentBody(
           scan.escapeAll();
           scan.insert(at, I_SYNC_CHECK, 0);
         }
+        if (instr.kind === K_RETURN_CALL && moved()) scan.insert(at, I_FUNC_INDEX, r.pos);
         cur = DEAD;
         break;
       case K_UNREACHABLE:
@@ -382,8 +492,9 @@ export function instrumentBody(
           // The callee checks at its entry, unless it is an import or unknown.
           const leaves = instr.kind === K_CALL_INDIRECT || instr.index < ctx.importedFuncs;
           scan.insert(at, leaves ? I_SYNC_CHECK : I_SYNC, 0);
+          if (instr.kind === K_CALL && moved()) scan.insert(at, I_FUNC_INDEX, r.pos);
           scan.insert(r.pos, I_RELOAD, 0);
-        }
+        } else if (instr.kind === K_CALL && moved()) scan.insert(at, I_FUNC_INDEX, r.pos);
         break;
       case K_MEMORY_GROW:
       case K_BULK_BYTES:
@@ -403,9 +514,9 @@ export function instrumentBody(
   }
   if (r.pos !== end) r.fail(`Trailing bytes after the end of ${where}`);
 
-  const strategy = ctx.strategy;
   const cached = locals < MAX_LOCALS &&
-    (strategy === "local" || ((strategy === "auto" || strategy === "auto-strict") && hasLoop));
+    (strategy === "local" ||
+      ((strategy === "auto" || strategy === "auto-strict") && (hasLoop || refuelEverywhere)));
   const deferred = cached && strategy !== "auto-strict";
   const fuelLocal = locals;
   const g = ctx.fuelGlobal;
@@ -420,7 +531,11 @@ export function instrumentBody(
     w.byte(opcode);
     w.u32(index);
   };
-  /** `i64.const 0; i64.lt_s; if; [local.get L; global.set G;] unreachable; end` */
+  const refuel = ctx.refuel;
+  /**
+   * `i64.const 0; i64.lt_s; if; [local.get L; global.set G;] unreachable; end`,
+   * or with refuel `… if; [local.get L; global.set G;] call R; [global.get G; local.set L;] end`.
+   */
   const check = (sync: boolean): void => {
     w.byte(0x42);
     w.byte(0x00);
@@ -431,7 +546,14 @@ export function instrumentBody(
       op(0x20, fuelLocal);
       op(0x24, g);
     }
-    w.byte(0x00);
+    if (refuel < 0) w.byte(0x00);
+    else {
+      op(0x10, refuel);
+      if (cached) {
+        op(0x23, g);
+        op(0x21, fuelLocal);
+      }
+    }
     w.byte(0x0b);
   };
   const charge = (amount: number, fromGlobal: boolean, checked: boolean): void => {
@@ -500,6 +622,59 @@ export function instrumentBody(
       case I_DYNAMIC:
         op(0x10, insArg[i]);
         break;
+      case I_LOOP_HEAD:
+        // block <the loop's type>; loop; block
+        w.byte(0x02);
+        w.range(bytes, pos + 1, insArg[i]);
+        w.bytes(WRAP_HEAD);
+        break;
+      case I_CHARGE_WRAPPED: {
+        const amount = costs[insArg[i]];
+        if (amount > 0) {
+          // local.get L; i64.const C; i64.sub; local.tee L; i64.const 0; i64.lt_s; br_if $refuel
+          op(0x20, fuelLocal);
+          w.byte(0x42);
+          w.sNonNegative(amount);
+          w.byte(0x7d);
+          op(0x22, fuelLocal);
+          w.bytes(BRANCH_IF_NEGATIVE);
+        }
+        break;
+      }
+      case I_LOOP_TAIL: {
+        // br $exit; end; sync; call refuel; reload (+ the header's charge, paid again on re-entry);
+        // br $again; end; unreachable; end
+        w.bytes(EXIT_REFUEL);
+        op(0x20, fuelLocal);
+        op(0x24, g);
+        op(0x10, refuel);
+        op(0x23, g);
+        const amount = costs[insArg[i]];
+        if (amount > 0) {
+          w.byte(0x42);
+          w.sNonNegative(amount);
+          w.byte(0x7c);
+        }
+        op(0x21, fuelLocal);
+        w.bytes(AGAIN);
+        break;
+      }
+      case I_BRANCH: {
+        const k = insArg[i];
+        const n = scan.branchCount[k];
+        w.byte(bytes[pos]);
+        if (bytes[pos] === 0x0e) w.u32(n - 1);
+        for (let j = 0; j < n; j++) w.u32(scan.depths[scan.branchFirst[k] + j]);
+        copied = scan.branchEnd[k];
+        break;
+      }
+      case I_FUNC_INDEX: {
+        const end = insArg[i];
+        const rr = new ByteReader(bytes, pos + 1, end);
+        op(bytes[pos], rr.u32() + shift);
+        copied = end;
+        break;
+      }
     }
   }
   w.range(bytes, copied, end);

@@ -57,9 +57,13 @@ function normalise(options: MeterOptions): RewriteOptions {
   if (options.fuel !== undefined && typeof options.fuel !== "boolean") {
     throw new TypeError(`Cannot meter module: option "fuel" must be a boolean`);
   }
+  if (options.refuel !== undefined && typeof options.refuel !== "boolean") {
+    throw new TypeError(`Cannot meter module: option "refuel" must be a boolean`);
+  }
   const maxMemoryPages = integerOption("maxMemoryPages", options.maxMemoryPages, 65536, 65536);
   return {
     fuel: options.fuel ?? true,
+    refuel: (options.fuel ?? true) && options.refuel === true,
     startFuel,
     maxMemoryPages,
     maxTableElements: integerOption(
@@ -96,7 +100,7 @@ export function meterWith(
   const o = normalise(options);
   try {
     const m = parseModule(bytes);
-    const layout = layoutOf(m, strategy);
+    const layout = layoutOf(m, strategy, o.refuel);
     let bodies: Uint8Array | null = null;
     if (o.fuel) bodies = instrumentBodies(m, layout);
     else checkBodies(m);
@@ -114,6 +118,7 @@ export function meterWith(
     return {
       bytes: out,
       fuel: o.fuel,
+      refuel: o.refuel,
       guestBytes: plan.bytes.total,
       hasStart,
       importsMemory: m.importedMemories > 0,

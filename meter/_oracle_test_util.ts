@@ -100,6 +100,7 @@ export function oracle(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
     maxMemoryPages: 65536,
     maxTableElements: 1_000_000,
     maxGuestBytes: Number.MAX_SAFE_INTEGER,
+    refuel: false,
   };
   return assemble(m, sizePrefixed(bodies), layout, options, planGuestMemory(m, options)).bytes;
 }

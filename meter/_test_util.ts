@@ -55,16 +55,20 @@ const BASE: WabtFeatures = {
  *
  * @param text The module in the text format.
  * @param features Extra wabt features.
+ * @param options `debugNames`: write a `name` section.
  * @returns The binary.
  */
 export async function wat(
   text: string,
   features: WabtFeatures = {},
+  options: { debugNames?: boolean } = {},
 ): Promise<Uint8Array<ArrayBuffer>> {
   const wabt = await loadWabt();
   const m = wabt.parseWat("test.wat", text, { ...BASE, ...features });
   try {
-    return Uint8Array.from(m.toBinary({}).buffer);
+    return Uint8Array.from(
+      m.toBinary(options.debugNames ? { write_debug_names: true } : {}).buffer,
+    );
   } finally {
     m.destroy();
   }

@@ -4,7 +4,9 @@
  * loop, and rotated into the do-while shape compilers emit; each pass is
  * followed by a lower-casing pass), an FNV-1a hash loop over the same bytes,
  * and a recursive fib. The plain module and each instrumented build (one
- * per emission mode; `auto` is what `meter()` emits) are run in alternating
+ * per emission mode; `auto` is what `meter()` emits; `refuel N` is `auto`
+ * with refuel, the import handing out slices of N fuel, as the plugin host
+ * runs every guest) are run in alternating
  * rounds so drift hits all alike; each workload's median time per round is
  * reported with the overhead against plain, then the sum of the medians and
  * the geometric mean of the per-workload ratios.
@@ -14,7 +16,7 @@
  * @module
  */
 
-import { FUEL_EXPORTS } from "./meter.ts";
+import { FUEL_EXPORTS, REFUEL_IMPORT } from "./meter.ts";
 import { meterWith } from "./_meter.ts";
 import type { Strategy } from "./_instrument.ts";
 import { type Exports, instantiate, wat } from "./_test_util.ts";
@@ -109,6 +111,17 @@ const variants: Variant[] = [{ name: "plain", x: instantiate(plainBytes) }];
 for (const strategy of ["auto", "auto-strict", "global", "local", "helper"] as Strategy[]) {
   const { bytes } = meterWith(plainBytes, {}, strategy);
   variants.push({ name: strategy, x: instantiate(bytes) });
+}
+for (
+  const [name, slice] of [["100k", 100_000n], ["1M", 1_000_000n], ["10M", 10_000_000n]] as const
+) {
+  const { bytes } = meterWith(plainBytes, { refuel: true }, "auto");
+
+  const refuel = { [REFUEL_IMPORT.name]: () => slice };
+  variants.push({
+    name: `refuel ${name}`,
+    x: instantiate(bytes, { [REFUEL_IMPORT.module]: refuel }),
+  });
 }
 
 const text = new TextEncoder().encode(

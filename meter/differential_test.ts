@@ -2,9 +2,13 @@
 // generated programs, the plain module, every emission mode of the meter and
 // a per-instruction reference meter (the oracle) must agree on every result
 // and trap, and every mode must burn exactly the oracle's fuel on calls that
-// return normally.
+// return normally. Every mode is also built with refuel (a tiny slice, so
+// most checks refuel, and every defined function renumbered): it must agree
+// with the same mode without refuel on every result, trap and fuel count (on
+// a trap other than exhaustion, auto with refuel may report less: see below).
 import assert from "node:assert/strict";
 import { meterWith } from "./_meter.ts";
+import { REFUEL_IMPORT } from "./meter.ts";
 import type { Strategy } from "./_instrument.ts";
 import { CORPUS } from "./_corpus_test_util.ts";
 import { oracle } from "./_oracle_test_util.ts";
@@ -63,6 +67,13 @@ async function differential(name: string, text: string, inputs = INPUTS): Promis
     s,
     instantiate(meterWith(plainBytes, {}, s).bytes, imports),
   ]);
+  const refuelImports = {
+    ...imports,
+    [REFUEL_IMPORT.module]: { [REFUEL_IMPORT.name]: () => 3n },
+  };
+  const refuelled: Exports[] = STRATEGIES.map((s) =>
+    instantiate(meterWith(plainBytes, { refuel: true }, s).bytes, refuelImports)
+  );
   const exports = WebAssembly.Module.exports(new WebAssembly.Module(plainBytes))
     .filter((e) => e.kind === "function").map((e) => e.name);
   let checked = 0;
@@ -72,8 +83,21 @@ async function differential(name: string, text: string, inputs = INPUTS): Promis
       const expected = outcome(() => plain[fn](input));
       const ref = metered(reference, fn, [input]);
       assert.equal(describe(ref), expected, `oracle ${where}`);
-      for (const [strategy, x] of builds) {
+      for (const [i, [strategy, x]] of builds.entries()) {
         const r = metered(x, fn, [input]);
+        const rr = metered(refuelled[i], fn, [input]);
+        assert.equal(describe(rr), expected, `${strategy} with refuel ${where}`);
+        assert.equal(rr.left < 0n, r.left < 0n, `exhaustion of ${strategy} with refuel ${where}`);
+        if (
+          rr.error === undefined || rr.left < 0n ||
+          (strategy !== "auto" && strategy !== "auto-strict")
+        ) {
+          assert.equal(rr.used, r.used, `fuel of ${strategy} with refuel ${where}`);
+        } else {
+          // With refuel, auto keeps the counter in a local in every function: another trap
+          // leaves the global at its last write-back, at most what the build without burnt.
+          assert.ok(rr.used <= r.used, `fuel of trapping ${strategy} with refuel ${where}`);
+        }
         assert.equal(describe(r), expected, `${strategy} ${where}`);
         if (r.error === undefined) {
           assert.equal(r.used, ref.used, `fuel of ${strategy} ${where}`);

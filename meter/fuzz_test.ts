@@ -14,6 +14,9 @@ function check(bytes: Uint8Array, what: string): "accepted" | "refused" {
   try {
     const out = meter(bytes);
     assert.ok(WebAssembly.validate(out.bytes), `${what}: output does not validate`);
+    // With refuel every defined function is renumbered: still valid.
+    const refuelled = meter(bytes, { refuel: true });
+    assert.ok(WebAssembly.validate(refuelled.bytes), `${what}: refuel output does not validate`);
     return "accepted";
   } catch (e) {
     if (!(e instanceof HookError)) {
@@ -76,6 +79,8 @@ Deno.test("meter() survives mutated modules", async () => {
 
 Deno.test("meter() output round-trips through wabt", async () => {
   for (const [name, text] of Object.entries(CORPUS)) {
+    const refuelled = await toWat(meter(await wat(text), { refuel: true }).bytes);
+    assert.match(refuelled, /__gn_refuel/, name);
     const metered = meter(await wat(text)).bytes;
     const printed = await toWat(metered);
     assert.match(printed, /__gn_fuel_get/, name);

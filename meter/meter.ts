@@ -6,7 +6,7 @@
  * @module
  */
 
-import { EXPORT_NAMES } from "./_encode.ts";
+import { EXPORT_NAMES, FIRST_SLICE, REFUEL_NAMES } from "./_encode.ts";
 import { meterWith } from "./_meter.ts";
 
 /** Options of {@linkcode meter}. */
@@ -18,6 +18,22 @@ export interface MeterOptions {
    * @default {true}
    */
   fuel?: boolean;
+  /**
+   * Refuel in slices instead of trapping (with `fuel` only): the budget is
+   * split into a counter holding at most {@linkcode REFUEL_IMPORT.firstSlice}
+   * and a reserve; a check that finds the counter negative calls the
+   * imported {@linkcode REFUEL_IMPORT} function, which returns the size of
+   * the next slice, or throws to stop the guest (a host cancelling an
+   * abandoned call). The counter is then topped up from the reserve; only
+   * when the reserve is empty too does the check trap. The fuel burnt, and
+   * where exhaustion traps, are exactly those without refuel; the
+   * `__gn_fuel_get` export reports counter + reserve. Every defined function
+   * moves up one index (the import comes first); the `name` section is
+   * dropped.
+   *
+   * @default {false}
+   */
+  refuel?: boolean;
   /**
    * Fuel available to the start function: the counter's initial value. An
    * integer in `[0, 2⁶³ - 1]`.
@@ -63,6 +79,8 @@ export interface MeteredModule {
   bytes: Uint8Array<ArrayBuffer>;
   /** Whether the module is fuel-metered (exports {@linkcode FUEL_EXPORTS}). */
   fuel: boolean;
+  /** Whether the module imports {@linkcode REFUEL_IMPORT} (see {@linkcode MeterOptions.refuel}). */
+  refuel: boolean;
   /** What one instance may hold, in bytes, as counted against `maxGuestBytes`. */
   guestBytes: number;
   /**
@@ -109,6 +127,43 @@ export const FUEL_EXPORTS: {
   readonly set: "__gn_fuel_set";
   readonly start: "__gn_start";
 } = Object.freeze({ ...EXPORT_NAMES });
+
+/**
+ * The import a module metered with {@linkcode MeterOptions.refuel} gains,
+ * `() -> i64`: it returns the next slice of fuel, or throws to stop the
+ * guest. Both names carry the reserved `__gn_` prefix, so no author's module
+ * can declare them. `firstSlice` is what the counter holds after
+ * `__gn_fuel_set` (and at start) before the first refuel.
+ *
+ * @example Refuelling, then stopping a loop
+ * ```ts
+ * import { FUEL_EXPORTS, meter, REFUEL_IMPORT } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ * // (module (func (export "spin") (loop (br 0))))
+ * const wasm = Uint8Array.from([
+ *   0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 7, 8, 1, 4,
+ *   115, 112, 105, 110, 0, 0, 10, 9, 1, 7, 0, 3, 64, 12, 0, 11, 11,
+ * ]);
+ * const { bytes } = meter(wasm, { refuel: true });
+ * let slices = 0;
+ * const refuel = () => {
+ *   if (++slices > 3) throw new Error("cancelled");
+ *   return 1000n;
+ * };
+ * const { instance } = await WebAssembly.instantiate(bytes, {
+ *   [REFUEL_IMPORT.module]: { [REFUEL_IMPORT.name]: refuel },
+ * });
+ * const x = instance.exports as Record<string, CallableFunction>;
+ * x[FUEL_EXPORTS.set](10n ** 15n); // far more than the loop can burn here
+ * assert.throws(() => x.spin(), /cancelled/);
+ * assert.ok(x[FUEL_EXPORTS.get]() > 0n); // stopped, not out of fuel
+ * ```
+ */
+export const REFUEL_IMPORT: {
+  readonly module: "__gn_meter";
+  readonly name: "__gn_refuel";
+  readonly firstSlice: bigint;
+} = Object.freeze({ ...REFUEL_NAMES, firstSlice: FIRST_SLICE });
 
 /**
  * Rewrites a WebAssembly module for the host: checks it against the feature

@@ -27,6 +27,6 @@
  */
 
 export { COST_MODEL_VERSION, COSTS } from "./costs.ts";
-export { FUEL_EXPORTS, meter } from "./meter.ts";
+export { FUEL_EXPORTS, meter, REFUEL_IMPORT } from "./meter.ts";
 export { GUEST_COSTS } from "./_budget.ts";
 export type { MeteredModule, MeterOptions } from "./meter.ts";

@@ -70,7 +70,7 @@ Deno.test("timeouts free their threads: a loop on a host call (unmetered), a met
   const calls = await load("hostile/emit_loop", { granted: ["emit"], fuel: false, timeoutMs: 50 });
   for (let i = 0; i < 5; i++) assert.equal(await code(calls.callRaw("emit", "{}")), "timeout");
   assert.equal(await code(calls.callRaw("ok", "{}")), "ok");
-  // Metered, no host call: stopped when its fuel runs out (a bounded time).
+  // Metered, no host call: stopped at its next refuel (tests/cancel_test.ts) or out of fuel.
   const metered = await load("hostile/emit_loop", {
     granted: ["emit"],
     fuel: 300_000_000,

@@ -82,6 +82,8 @@ Deno.test("infinite loop in a hook, metered → fuel_exhausted, then answers aga
   });
 });
 
+// Unmetered is an unlimited budget in slices: the timed-out loop stops at its next refuel
+// (tests/cancel_test.ts checks that its thread exits and the CPU goes quiet).
 Deno.test("infinite loop in a hook, unmetered → timeout; queued calls run on a fresh instance", async () => {
   await hostile("loop_hook", { fuel: false, timeoutMs: 200 }, async (p) => {
     const spin = code(p.action("spin"));

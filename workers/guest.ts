@@ -20,6 +20,20 @@ export const METER_EXPORTS = {
   start: "__gn_start",
 } as const;
 
+/**
+ * The import the meter adds with `refuel` (see `meter/`): called each time
+ * the guest used up its slice of fuel; returns the next slice, or traps once
+ * the host abandoned the call, so a guest that never calls the host stops
+ * within one slice of the timeout.
+ */
+export const REFUEL_IMPORT = { module: "__gn_meter", name: "__gn_refuel" } as const;
+
+/**
+ * The fuel one refuel hands out: about a millisecond of guest work, the
+ * longest an abandoned guest runs on. Fuel accounting does not depend on it.
+ */
+export const REFUEL_SLICE = 1_000_000n;
+
 /** Thrown by `gn_panic` to unwind the guest; becomes `trapped`. */
 export class GuestPanic extends Error {
   constructor(message: string) {
@@ -187,7 +201,10 @@ export class Guest {
     // a call must never run on a half-started instance.
     let next: Exports | undefined;
     try {
-      const instance = new WebAssembly.Instance(this.#module, { env });
+      const instance = new WebAssembly.Instance(this.#module, {
+        env,
+        [REFUEL_IMPORT.module]: { [REFUEL_IMPORT.name]: this.#refuel },
+      });
       next = instance.exports as unknown as Exports;
       const start = next.__gn_start;
       if (start !== undefined) {
@@ -205,6 +222,12 @@ export class Guest {
     this.#exports = next;
     this.#broken = undefined;
   }
+
+  /** The refuel import: the next slice, or a trap once the host abandoned the call. */
+  readonly #refuel = (): bigint => {
+    if (this.#options.abandoned?.()) throw new GuestAbandoned();
+    return REFUEL_SLICE;
+  };
 
   /** Wraps a host import so that it traps once the host abandoned the instance. */
   #guard(f: WebAssembly.ImportValue): WebAssembly.ImportValue {
@@ -242,7 +265,7 @@ export class Guest {
         mem.set(data, ptr);
         return ptr;
       },
-      fuelLeft: () => x().__gn_fuel_get?.(),
+      fuelLeft: () => this.#options.fuel === undefined ? undefined : x().__gn_fuel_get?.(),
     };
   }
 
