@@ -14,7 +14,8 @@
  * host's spin for a worker it woke: the host before issue 13, but for the
  * worker's learned gap surviving idle periods),
  * `prepared` (the same as `ours`, with `host.prepare(hook)` called when the "request
- * arrives", 50 µs of the application's own work before the call), `inproc`
+ * arrives", 50 µs of the application's own work before the call; with gaps under
+ * 50 µs its calls are therefore 50 µs apart, not comparable with the others), `inproc`
  * (the same metered wasm and envelopes called in-process, one instance per
  * plugin), `postmsg` (the host with the shared channel off) and `floor` (the
  * best bare-channel policy for the same pattern, `bench/floor.ts`: no host
