@@ -11,6 +11,12 @@
  *   host did not declare or as another kind) is a {@linkcode HookError} with
  *   a closed `code`; bad arguments are `TypeError` or `RangeError`. The
  *   README's "Errors" section lists which is which.
+ * - {@linkcode PluginHost.loadHooks} binds command, HTTP and wasm handlers
+ *   declared in layered hook files (`hooks.toml`, see {@linkcode parseHookFile});
+ *   command and HTTP handlers are off unless `handlers` enables them. With a
+ *   `trustStore` ({@linkcode TrustStore}), new or changed definitions and
+ *   plugins wait for approval; `signatures` verifies publishers' Ed25519
+ *   signatures ({@linkcode signPlugin}, {@linkcode verifyPluginSignature}).
  * - `docs/abi.md`, shipped with the package, specifies the plugin ABI.
  *
  * @example Embedding the host
@@ -55,4 +61,61 @@ export type { IsolationInfo } from "./host/_instance.ts";
 export type { IsolationReport, ProbeOutcome } from "./workers/protocol.ts";
 export type { LogEntry, PluginEvent } from "./host/_services.ts";
 export { DEFAULT_STATE_QUOTAS, MemoryStateStore } from "./host/state.ts";
+export {
+  HANDLE_TYPES,
+  HookPoints,
+  jsonEqual,
+  MemorySink,
+  mergePatch,
+  SinkHandle,
+} from "./host/points/mod.ts";
+export type {
+  DurableSink,
+  HandleType,
+  HookPointsOptions,
+  HookPointSpec,
+  Matcher as PointMatcher,
+  Mutability,
+  PatchConflict,
+  PluginCall,
+  PointAnswer,
+  PointBindingOptions,
+  PointContext,
+  PointHandler,
+  PointKind,
+  PointVerdict,
+  SinkAck,
+  SinkItem,
+  SubjectSchema,
+} from "./host/points/mod.ts";
 export type { StateQuotas, StateStore } from "./host/state.ts";
+export type { LoadHooksResult, PendingApproval } from "./host/host.ts";
+export { type HandlersConfig } from "./host/handlers/binding.ts";
+export { parseHandlerOutput } from "./host/handlers/protocol.ts";
+export {
+  HANDLER_TYPES,
+  type HandlerType,
+  type HookDefinition,
+  hookFileJsonSchema,
+  type HookFileSource,
+  parseHookFile,
+} from "./host/hookfiles/schema.ts";
+export { type DiscoveredHooks, discoverHooks, HOOK_FILE_NAMES } from "./host/hookfiles/discover.ts";
+export { compileMatcher } from "./host/hookfiles/matcher.ts";
+export { compileMatcher as compilePointMatcher } from "./host/points/mod.ts";
+export {
+  definitionFingerprint,
+  describeChange,
+  pluginFingerprint,
+  type TrustSubject,
+} from "./host/trust/fingerprint.ts";
+export { type TrustEntry, type TrustStatus, TrustStore } from "./host/trust/store.ts";
+export {
+  generateKeyPair,
+  keyId,
+  type PublisherKeyPair,
+  type SignatureOptions,
+  type SignedBy,
+  signPlugin,
+  verifyPluginSignature,
+} from "./host/trust/signature.ts";

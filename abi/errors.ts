@@ -54,6 +54,27 @@ export const HOOK_ERROR_CODES = [
   "permission_required",
   // a plugin claims a pinned name but is not the pinned plugin (digest or manifest path differ)
   "identity_mismatch",
+  // issue 15, handlers outside the sandbox: a command or HTTP handler the host does not enable
+  // (the kind is off, or the URL's host:port is not on the allow-list)
+  "handler_not_allowed",
+  // a command handler that could not start, exited non-zero or died of a signal
+  "command_failed",
+  // an HTTP handler whose request failed: connection, non-2xx status, redirect to another host
+  "http_failed",
+  // a hooks.toml / hook.toml / HOOK.toml that does not parse or validate
+  "invalid_hook_file",
+  // a hook definition or plugin whose fingerprint the trust store has not approved (skipped)
+  "not_approved",
+  // require_signature: a plugin without a detached signature file
+  "signature_missing",
+  // a signature that does not verify, is malformed, or is by a key the host does not trust
+  "signature_invalid",
+  // a binding asks a hook point for a decision it does not allow or a handle it does not offer
+  "point_mismatch",
+  // a hook point binding changed a field the point does not let it change (`field` names it)
+  "invariant_violated",
+  // a hook point binding's change makes the subject fail the host's validation (`field` names it)
+  "revalidation_failed",
 ] as const;
 
 /** One of {@linkcode HOOK_ERROR_CODES}. */
@@ -93,6 +114,8 @@ export interface HookErrorOptions {
   value?: unknown;
   /** For an aggregated action failure: every failure, in dispatch order. */
   errors?: readonly HookError[];
+  /** For `invariant_violated` and `revalidation_failed`: the subject field involved. */
+  field?: string;
 }
 
 /**
@@ -145,6 +168,8 @@ export class HookError extends Error {
   readonly value?: unknown;
   /** For an aggregated action failure: every failure. */
   readonly errors?: readonly HookError[];
+  /** For `invariant_violated` and `revalidation_failed`: the subject field involved. */
+  readonly field?: string;
 
   /**
    * Creates an error.
@@ -162,6 +187,7 @@ export class HookError extends Error {
     if (options.status !== undefined) this.status = options.status;
     if ("value" in options) this.value = options.value;
     if (options.errors !== undefined) this.errors = options.errors;
+    if (options.field !== undefined) this.field = options.field;
   }
 
   /**

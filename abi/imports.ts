@@ -18,12 +18,13 @@ import type { FuncType, ValType } from "./_wasm_reader.ts";
  * assert.ok(CAPABILITIES.includes("log"));
  * ```
  */
-export const CAPABILITIES: readonly ["log", "clock", "state", "emit", "fuel"] = [
+export const CAPABILITIES: readonly ["log", "clock", "state", "emit", "fuel", "sink"] = [
   "log",
   "clock",
   "state",
   "emit",
   "fuel",
+  "sink",
 ];
 
 /** One of {@linkcode CAPABILITIES}. */
@@ -52,6 +53,11 @@ export const HOST_IMPORTS: readonly HostImportSpec[] = [
   { name: "gn_state_del", type: sig(["i32", "i32"], ["i32"]), token: "state" },
   { name: "gn_event_emit", type: sig(["i32", "i32", "i32", "i32"], ["i32"]), token: "emit" },
   { name: "gn_fuel_remaining", type: sig([], ["i64"]), token: "fuel" },
+  {
+    name: "gn_sink_append",
+    type: sig(["i32", "i32", "i32", "i32", "i32"], ["i32"]),
+    token: "sink",
+  },
 ];
 
 /** The module every host import lives in. */

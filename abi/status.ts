@@ -14,7 +14,10 @@ export const Status = {
   bad_payload: -3,
   unknown_hook: -4,
   trapped: -5,
-  /** Extension, host imports only: refused (an event name the host did not approve). */
+  /**
+   * Extension, host imports only: refused (an event name the host did not
+   * approve, a handle that is not the call's own, an unapproved item kind).
+   */
   denied: -6,
   /** Extension, host imports only: over a quota (state sizes, events per call). */
   quota_exceeded: -7,

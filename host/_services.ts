@@ -54,6 +54,8 @@ export interface PluginServices {
   event(event: PluginEvent): void;
   /** Serves the pending request of a state channel. */
   state?: StateServer;
+  /** Receives `gn_sink_append` items (the host checks the handle again). */
+  sink?(item: { hook?: string; handle: number; kind: string; data: string }): void;
 }
 
 /**
@@ -220,6 +222,9 @@ export function deliver(
       return true;
     case "event":
       services?.event({ plugin, hook: m.hook, name: m.name, data: m.data });
+      return true;
+    case "sink":
+      services?.sink?.({ hook: m.hook, handle: m.handle, kind: m.kind, data: m.data });
       return true;
     case "state":
       if (services?.state && channel) void services.state.serve(channel);

@@ -935,7 +935,9 @@ export class HookBus {
   /**
    * Asks the guards of `name`, in priority order, about `subject`.
    * `"continue"` (or `undefined`) goes on; `"modify"` replaces the subject
-   * that later guards see and goes on; `"block"` or `"ask"` ends the chain and
+   * that later guards see and goes on; `"ask"` goes on too, and the first ask
+   * is the result unless a later guard blocks (block beats ask beats modify
+   * beats continue); `"block"` ends the chain and
    * is the result. If no guard ends it, the result is `{decision: "continue"}`,
    * or `{decision: "modify", value}` with the final subject if any guard
    * modified it. A failing guard follows its policy (`"warn"` and `"ignore"`
@@ -1093,6 +1095,8 @@ export class HookBus {
   ): Promise<Verdict> {
     const metered = bus.#metered;
     let modified = false;
+    /** The first `ask`: it is the result unless a later guard blocks (block beats ask). */
+    let ask: Verdict | undefined;
     state.inFlight++;
     try {
       for (let i = 0; i < chain.length; i++) {
@@ -1128,6 +1132,9 @@ export class HookBus {
             subject = v.value;
             modified = true;
             continue;
+          case "ask":
+            ask ??= v;
+            continue;
           default:
             return v;
         }
@@ -1135,6 +1142,7 @@ export class HookBus {
     } finally {
       state.inFlight--;
     }
+    if (ask !== undefined) return ask;
     return modified ? { decision: "modify", value: subject } : { decision: "continue" };
   }
 

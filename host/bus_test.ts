@@ -795,8 +795,20 @@ Deno.test("HookBus.checkGuards: modify replaces the subject for later guards", a
   assert.deepEqual(seen, [2, 20]);
 });
 
-Deno.test("HookBus.checkGuards: block and ask end the chain and are the result", async () => {
-  for (const decision of ["block", "ask"] as const) {
+Deno.test("HookBus.checkGuards: ask lets later guards run; a later block beats it, a later modify does not", async () => {
+  const bus = new HookBus();
+  const ask: Verdict = { decision: "ask", question: "sure?" };
+  bus.addGuard("g", () => ask, { priority: 1 });
+  bus.addGuard("g", (s: number) => ({ decision: "modify", value: s + 1 }), { priority: 2 });
+  bus.addGuard("g", (s: number) => (s > 10 ? { decision: "block", reason: "big" } : undefined), {
+    priority: 3,
+  });
+  assert.equal(await bus.checkGuards("g", 1), ask);
+  assert.deepEqual(await bus.checkGuards("g", 10), { decision: "block", reason: "big" });
+});
+
+Deno.test("HookBus.checkGuards: block ends the chain and is the result", async () => {
+  for (const decision of ["block"] as const) {
     const bus = new HookBus();
     let later = 0;
     const verdict: Verdict = { decision, reason: "r", question: "q?" };

@@ -9,6 +9,7 @@
  */
 
 import { fileURLToPath as fromFileUrl, pathToFileURL as toFileUrl } from "node:url";
+import { resolve } from "node:path";
 import { HookError } from "../abi/errors.ts";
 import type { Capability } from "../abi/imports.ts";
 import { HookBus, type HookKind, type MetricsSink, type Verdict } from "./bus.ts";
@@ -22,6 +23,8 @@ import {
   readManifest,
 } from "./manifest.ts";
 import { Plugin, type PluginHandle } from "./plugin.ts";
+import { HookPoints, type HookPointSpec } from "./points/points.ts";
+import type { DurableSink } from "./points/sink.ts";
 import { type IsolationInfo, SpareWorkers } from "./_instance.ts";
 import { HookPlugins } from "./_hook_plugins.ts";
 import {
@@ -37,6 +40,27 @@ import {
   type StateQuotas,
   type StateStore,
 } from "./state.ts";
+import {
+  bindDefinition,
+  checkDefinition,
+  describeDefinition,
+  type HandlersConfig,
+} from "./handlers/binding.ts";
+import { discoverHooks } from "./hookfiles/discover.ts";
+import type { HookDefinition } from "./hookfiles/schema.ts";
+import { compileMatcher } from "./hookfiles/matcher.ts";
+import {
+  definitionFingerprint,
+  loadedPluginFingerprint,
+  type TrustSubject,
+} from "./trust/fingerprint.ts";
+import { TrustStore } from "./trust/store.ts";
+import {
+  checkPluginSignature,
+  decodePublicKey,
+  type SignatureOptions,
+  type SignedBy,
+} from "./trust/signature.ts";
 
 /** Options of {@linkcode PluginHost.create}. */
 export interface PluginHostOptions {
@@ -71,6 +95,26 @@ export interface PluginHostOptions {
    * `hook_kind_mismatch`.
    */
   hooks?: Readonly<Record<string, HookKind>>;
+  /**
+   * The hook points the host declares (docs/abi.md#hook-points): typed
+   * subjects, allowed decisions, mutable and opaque fields, handles, a match
+   * field. Plugins bind them in `[[hooks]]` like any hook; the host
+   * dispatches them with `host.points.dispatch`. A point's name may not also
+   * be in `hooks`. @default {[]}
+   */
+  points?: readonly HookPointSpec[];
+  /** Where sink items appended through hook-point handles are committed. @default {new MemorySink()} */
+  sink?: DurableSink;
+  /** Item kinds a sink handle accepts; any other is denied (-6). @default {[]} */
+  sinkKinds?: readonly string[];
+  /**
+   * Accept regular-expression matchers (`match = "/…/"`) in manifests. Off
+   * by default: a manifest is untrusted, and a regular expression can
+   * backtrack for a long time on the host's thread. Exact names,
+   * alternatives and wildcards are always accepted (they run in linear
+   * time); host handlers may always use regular expressions. @default {false}
+   */
+  regexMatchers?: boolean;
   /** Largest payload of one call, in bytes. @default {1048576} */
   maxPayloadBytes?: number;
   /** Largest response body of one call, in bytes. @default {1048576} */
@@ -134,6 +178,51 @@ export interface PluginHostOptions {
   state?: StateStore;
   /** Quotas on every plugin's state. @default {DEFAULT_STATE_QUOTAS} */
   stateQuotas?: Partial<StateQuotas>;
+  /**
+   * Handlers that run outside the sandbox, declared in hook files: both off
+   * unless enabled here, e.g. `{ command: true, http: ["hooks.internal:8443"] }`.
+   * Command handlers need `--allow-run=setsid`, HTTP handlers `--allow-net`
+   * for each listed host; without it, binding one fails with
+   * `permission_required`. @default {{}}
+   */
+  handlers?: HandlersConfig;
+  /**
+   * Path of a trust store file (JSON; created on the first approval). When
+   * given, a hook definition or plugin whose fingerprint it has not approved
+   * (new, or changed since its approval) is not run: it is skipped with a
+   * `not_approved` notice until approved with {@linkcode PluginHost.trust} or
+   * `deno task gn trust`.
+   */
+  trustStore?: string;
+  /**
+   * Publisher keys the host trusts for plugin signatures (`plugin.toml.sig`),
+   * revoked keys, and whether a signature is required.
+   */
+  signatures?: SignatureOptions;
+}
+
+/** A definition or plugin waiting for approval in the trust store. */
+export interface PendingApproval {
+  /** `hook:<id>` or `plugin:<name>`: what {@linkcode PluginHost.trust} takes. */
+  readonly key: string;
+  /** `new` (never approved) or `changed` (approved, then changed). */
+  readonly state: "new" | "changed";
+  /** Its current fingerprint. */
+  readonly fingerprint: string;
+  /** What changed since the approval (every field when new). */
+  readonly changes: readonly string[];
+  /** Where it came from: the hook file or the manifest. */
+  readonly file: string;
+}
+
+/** The outcome of {@linkcode PluginHost.loadHooks}. */
+export interface LoadHooksResult {
+  /** The definitions now bound. */
+  loaded: HookDefinition[];
+  /** Definitions not run because the trust store has not approved them (`not_approved`). */
+  skipped: { definition: HookDefinition; error: HookError }[];
+  /** Files and definitions that were refused, each with its typed error. */
+  failed: { file: string; error: HookError }[];
 }
 
 /** What the host knows of a loaded plugin. */
@@ -160,6 +249,8 @@ export interface PluginInfo {
   readonly hooks: readonly HookBinding[];
   /** What its worker proved about its sandbox. */
   readonly isolation: IsolationInfo;
+  /** Who signed it, when it carries a signature the host verified. */
+  readonly signedBy?: SignedBy;
 }
 
 /** The outcome of {@linkcode PluginHost.loadDir}. */
@@ -197,6 +288,8 @@ const MODULE_CACHE_SIZE = 64;
 export class PluginHost {
   /** The hook bus shared by host handlers and plugins. */
   readonly bus: HookBus;
+  /** The hook points (`points` option), their bindings and their dispatch. */
+  readonly points: HookPoints;
   readonly #options: PluginHostOptions;
   readonly #plugins = new Map<string, Loaded>();
   readonly #loading = new Set<string>();
@@ -211,15 +304,40 @@ export class PluginHost {
   readonly #pins: ReadonlyMap<string, string>;
   /** Plugins by hook, in chain order (for `prepare` and chains). */
   readonly #hookPlugins = new HookPlugins();
+  readonly #trust: TrustStore | undefined;
+  /** What waits for approval, by key, with what approving it starts. */
+  readonly #pending = new Map<
+    string,
+    { approval: PendingApproval; subject: TrustSubject; activate: () => Promise<unknown> }
+  >();
+  /** Bound hook-file definitions, by id, with how to unbind each. */
+  readonly #definitions = new Map<string, () => Promise<void>>();
+  /** Aborted by close: command and HTTP handlers still running are stopped. */
+  readonly #abort = new AbortController();
   #closed = false;
 
-  private constructor(options: PluginHostOptions) {
+  private constructor(options: PluginHostOptions, trust: TrustStore | undefined) {
     this.#options = options;
+    this.#trust = trust;
     this.bus = new HookBus({
       onError: options.onError,
       metrics: options.metrics,
       hooks: options.hooks,
     });
+    this.points = new HookPoints({
+      sink: options.sink,
+      sinkKinds: options.sinkKinds,
+      onError: (e) => this.#report(e),
+    });
+    for (const spec of options.points ?? []) {
+      if (options.hooks !== undefined && Object.hasOwn(options.hooks, spec?.name)) {
+        throw new TypeError(
+          `Cannot create the plugin host: "${spec.name}" is both in hooks and in points; ` +
+            "a name is a bus hook or a hook point, not both",
+        );
+      }
+      this.points.declare(spec);
+    }
     this.#declared = options.hooks === undefined
       ? undefined
       : new Map(Object.entries(options.hooks));
@@ -269,6 +387,9 @@ export class PluginHost {
           );
         }
       },
+      sink: capabilities.includes("sink")
+        ? (item) => void this.points.sinkAppend(name, item.handle, item.kind, item.data)
+        : undefined,
       state: capabilities.includes("state")
         ? new StateServer(name, this.#store, this.#quotas, (e) => this.#report(e), identity)
         : undefined,
@@ -285,7 +406,8 @@ export class PluginHost {
    * a kind other than action, filter or guard included).
    * @throws {RangeError} For a cap or count out of range.
    * @throws {HookError} `invalid_hook_name` for a declared hook with an
-   * invalid name.
+   * invalid name; `permission_required` when the trust store cannot be read.
+   * @throws {SyntaxError} For a `trustStore` file that is not a trust store.
    *
    * @example
    * ```ts ignore
@@ -334,10 +456,14 @@ export class PluginHost {
     try {
       clampLimits({}, options.limits);
       checkPins(options);
-      return Promise.resolve(new PluginHost(options));
+      checkTrustOptions(options);
     } catch (e) {
       return Promise.reject(e);
     }
+    const store = options.trustStore === undefined
+      ? Promise.resolve(undefined)
+      : TrustStore.open(options.trustStore);
+    return store.then((trust) => new PluginHost(options, trust));
   }
 
   #grantsFor(name: string): readonly Capability[] {
@@ -392,9 +518,75 @@ export class PluginHost {
     return await this.#start(loaded);
   }
 
-  async #start(loaded: LoadedManifest): Promise<PluginInfo> {
+  /**
+   * Signature and trust-store checks of a plugin, before anything of it
+   * runs. Unapproved: remembered as pending (approving it loads it), and
+   * refused with `not_approved`.
+   */
+  async #vet(loaded: LoadedManifest, via?: HookDefinition): Promise<SignedBy | undefined> {
+    const { manifest, file } = loaded;
+    let signedBy: SignedBy | undefined;
+    if (this.#options.signatures !== undefined) {
+      try {
+        signedBy = await checkPluginSignature(
+          file,
+          loaded.manifestBytes,
+          manifest.digest,
+          this.#options.signatures,
+        );
+      } catch (e) {
+        if (e instanceof HookError) {
+          throw new HookError(e.code, e.message, { plugin: manifest.name, cause: e.cause });
+        }
+        throw e;
+      }
+    }
+    if (this.#trust !== undefined) {
+      const subject = await loadedPluginFingerprint(loaded);
+      const activate = via === undefined
+        ? () => this.#start(loaded)
+        : () => this.#bindDefinition(via);
+      this.#gate(subject, file, activate, `plugin "${manifest.name}"`);
+    }
+    return signedBy;
+  }
+
+  /** Throws `not_approved` (and remembers what approving starts) unless the store approves. */
+  #gate(
+    subject: TrustSubject,
+    file: string,
+    activate: () => Promise<unknown>,
+    what: string,
+  ): void {
+    const status = this.#trust!.status(subject);
+    if (status.state === "approved") return;
+    const approval: PendingApproval = Object.freeze({
+      key: subject.key,
+      state: status.state,
+      fingerprint: subject.fingerprint,
+      changes: status.changes,
+      file,
+    });
+    this.#pending.set(subject.key, { approval, subject, activate });
+    const shown = status.changes.slice(0, 12).map((c) => `\n  ${c}`).join("");
+    throw new HookError(
+      "not_approved",
+      `Skipped ${what} (${file}): ${
+        status.state === "new" ? "it is new" : "it changed since it was approved"
+      } and the trust store ${JSON.stringify(this.#trust!.path)} has not approved fingerprint ` +
+        `${subject.fingerprint}; review it, then approve it with host.trust("${subject.key}") or ` +
+        `\`deno task gn trust --store ${this.#trust!.path} --approve ${subject.key}\`` +
+        (shown === "" ? "" : `; ${status.state === "new" ? "definition" : "changes"}:${shown}`),
+      { plugin: subject.key.startsWith("plugin:") ? subject.key.slice(7) : undefined },
+    );
+  }
+
+  async #start(loaded: LoadedManifest, via?: HookDefinition): Promise<PluginInfo> {
     const { manifest, file } = loaded;
     const name = manifest.name;
+    const signedBy = await this.#vet(loaded, via);
+    const bindings = via === undefined ? manifest.hooks : viaBindings(manifest.hooks, via, file);
+    const match = via === undefined ? undefined : compileMatcher(via.matcher, via.matchField);
     if (this.#plugins.has(name) || this.#loading.has(name)) {
       throw new HookError(
         "duplicate_plugin",
@@ -407,9 +599,14 @@ export class PluginHost {
     try {
       const identity = await this.#identify(loaded);
       const allowed = this.#grantsFor(name);
-      checkGrants(manifest, file, { granted: allowed, declaredHooks: this.#declared });
-      this.#checkKinds(manifest.hooks, name, file);
-      const limits = clampLimits(manifest.limits, this.#options.limits);
+      checkGrants(manifest, file, { granted: allowed, declaredHooks: this.#declaredWithPoints() });
+      this.#checkPoints(bindings, manifest.capabilities, name, file);
+      this.#checkKinds(bindings.filter((h) => !this.points.has(h.name)), name, file);
+      const clamped = clampLimits(manifest.limits, this.#options.limits);
+      // A hook file's timeout_ms can only shorten a wasm handler's deadline.
+      const limits = via?.timeoutMs === undefined || via.timeoutMs >= clamped.timeoutMs
+        ? clamped
+        : { ...clamped, timeoutMs: via.timeoutMs };
       const plugin = await Plugin.load(loaded.bytes, {
         name,
         granted: manifest.capabilities,
@@ -429,6 +626,7 @@ export class PluginHost {
         onQuarantine: (e) => this.#report(e),
         services: this.#services(name, identity, manifest.capabilities),
         events: this.#events.get(name) ?? [],
+        sinkKinds: this.points.sinkKinds,
         maxEventsPerCall: this.#options.maxEventsPerCall,
         maxLogsPerCall: this.#options.maxLogsPerCall,
         channelBytes: this.#options.channelBytes,
@@ -454,13 +652,14 @@ export class PluginHost {
         digest: manifest.digest,
         capabilities: manifest.capabilities,
         limits,
-        hooks: manifest.hooks,
+        hooks: bindings,
         isolation: plugin.isolation,
+        ...(signedBy === undefined ? {} : { signedBy }),
       });
       const gone = { value: false };
       let unsubscribe: (() => void)[];
       try {
-        unsubscribe = this.#register(plugin, manifest.hooks, name, file, gone);
+        unsubscribe = this.#register(plugin, bindings, name, file, gone, match);
       } catch (e) {
         await plugin.close();
         throw e;
@@ -473,6 +672,92 @@ export class PluginHost {
       // a failed load must not leave a spare (booted for it) keeping the process alive
       if (this.#plugins.size === 0 && this.#loading.size === 0) void this.#spares?.release();
     }
+  }
+
+  /** The declared hooks plus the hook points, when the host declares its hooks. */
+  #declaredWithPoints(): ReadonlyMap<string, HookKind> | undefined {
+    if (this.#declared === undefined) return undefined;
+    const all = new Map(this.#declared);
+    for (const name of this.#pointNames()) all.set(name, this.points.spec(name)!.kind);
+    return all;
+  }
+
+  #pointNames(): string[] {
+    return (this.#options.points ?? []).map((p) => p.name);
+  }
+
+  /**
+   * Refuses, before the plugin starts, a binding a hook point would refuse: a
+   * kind other than the point's, a decision it does not allow, a handle it
+   * does not offer or whose capability the plugin lacks, a bad matcher; and
+   * match, decisions or handles on a hook that is not a point.
+   */
+  #checkPoints(
+    hooks: readonly HookBinding[],
+    capabilities: readonly Capability[],
+    name: string,
+    file: string,
+  ): void {
+    const where = `Cannot load plugin "${name}" from "${file}"`;
+    hooks.forEach((h, i) => {
+      const spec = this.points.spec(h.name);
+      if (spec === undefined) {
+        const extra = (["match", "decisions", "handles"] as const).find((k) => h[k] !== undefined);
+        if (extra === undefined) return;
+        throw new HookError(
+          "point_mismatch",
+          `${where}: key "hooks[${i}].${extra}": hook "${h.name}" is not a hook point of this ` +
+            `host, and only hook points take ${extra}: remove it, or bind a declared point`,
+          { plugin: name, hook: h.name },
+        );
+      }
+      if (spec.kind !== h.kind) {
+        throw new HookError(
+          "hook_kind_mismatch",
+          `${where}: key "hooks[${i}].kind": hook point "${h.name}" is ${
+            spec.kind === "action" ? "an" : "a"
+          } ${spec.kind} point, not ${h.kind === "action" ? "an" : "a"} ${h.kind} hook: ` +
+            `set kind = "${spec.kind}"`,
+          { plugin: name, hook: h.name },
+        );
+      }
+      try {
+        const matcher = this.points.check(h.name, {
+          plugin: name,
+          match: h.match,
+          decisions: h.decisions,
+          handles: h.handles,
+        });
+        if (matcher.regex && this.#options.regexMatchers !== true) {
+          throw new HookError(
+            "point_mismatch",
+            `match ${
+              JSON.stringify(h.match)
+            } is a regular expression, which this host does not accept from ` +
+              "manifests (one can backtrack for a long time on the host's thread): use exact " +
+              'names, alternatives ("Write|Edit") or wildcards ("mcp__*"), or the host sets ' +
+              "regexMatchers: true in PluginHost.create",
+            { plugin: name, hook: h.name },
+          );
+        }
+      } catch (e) {
+        if (!(e instanceof HookError)) throw e;
+        throw new HookError(e.code, `${where}: key "hooks[${i}]": ${e.message}`, {
+          plugin: name,
+          hook: h.name,
+          cause: e,
+        });
+      }
+      for (const handle of h.handles ?? []) {
+        if (capabilities.includes(handle)) continue;
+        throw new HookError(
+          "capability_denied",
+          `${where}: key "hooks[${i}].handles": the binding needs handle "${handle}", which ` +
+            `needs capability "${handle}": add it to \`capabilities\` (and the host must grant it)`,
+          { plugin: name, hook: h.name },
+        );
+      }
+    });
   }
 
   #trimCache(): void {
@@ -508,10 +793,11 @@ export class PluginHost {
     name: string,
     file: string,
     gone: { readonly value: boolean },
+    match?: (subject: unknown) => boolean,
   ): (() => void)[] {
     const done: (() => void)[] = [];
     try {
-      for (const h of hooks) done.push(this.#bind(plugin, h, gone));
+      for (const h of hooks) done.push(this.#bind(plugin, h, gone, match));
     } catch (e) {
       for (const off of done) off();
       if (e instanceof HookError && e.code === "hook_kind_mismatch") {
@@ -534,8 +820,34 @@ export class PluginHost {
    * as if the binding had been removed first, but a guard answers `block`, so
    * a check in flight never passes for want of its guard (fail closed).
    */
-  #bind(plugin: Plugin, h: HookBinding, gone: { readonly value: boolean }): () => void {
+  #bind(
+    plugin: Plugin,
+    h: HookBinding,
+    gone: { readonly value: boolean },
+    match?: (subject: unknown) => boolean,
+  ): () => void {
     const name = plugin.name;
+    if (this.points.has(h.name)) {
+      // An unloaded plugin's guard binding blocks (fail closed), like a bus guard.
+      const unloaded = h.kind === "guard" ? JSON.stringify(unloadedVerdict(name, h.name)) : null;
+      return this.points.addPlugin(h.name, {
+        plugin: name,
+        priority: h.priority,
+        fail: h.fail,
+        match: h.match,
+        decisions: h.decisions,
+        handles: h.handles,
+        onBadAnswer: (e) => plugin.badAnswer(e),
+      }, async (payload) => {
+        if (gone.value) return unloaded;
+        try {
+          return (await plugin.callRaw(h.name, payload)).body;
+        } catch (e) {
+          if (gone.value && e instanceof HookError && e.code === "closed") return unloaded;
+          throw e;
+        }
+      });
+    }
     const opts = { priority: h.priority, fail: h.fail, plugin: name };
     /** What the binding of an unloaded plugin answers. */
     const instead = (value: unknown): unknown =>
@@ -547,6 +859,10 @@ export class PluginHost {
     };
     const call = (value: unknown, args: unknown[]): unknown => {
       if (gone.value) return instead(value);
+      // A hook file's matcher: subjects it does not match pass untouched.
+      if (match !== undefined && !match(h.kind === "action" ? args[0] : value)) {
+        return h.kind === "filter" ? value : undefined;
+      }
       this.#hookPlugins.reached(h.name, plugin);
       try {
         const out = plugin.run(h.kind, h.name, value, args);
@@ -640,6 +956,117 @@ export class PluginHost {
   }
 
   /**
+   * Discovers hook files in layered folders (`hooks.toml`, `hook.toml`,
+   * `HOOK.toml` in each folder and its immediate subfolders; later layers
+   * override earlier ones by `id`) and binds their command, HTTP and wasm
+   * handlers. Calling it again rebinds from scratch: definitions bound by an
+   * earlier call are unbound first. One bad file or definition is reported
+   * (to `onError` and in the result) and never stops the rest; with a trust
+   * store, unapproved definitions are skipped with a `not_approved` notice.
+   *
+   * @param layers Folders, lowest precedence first, e.g. `[userDir, projectDir]`.
+   * @returns What was bound, skipped and refused.
+   *
+   * @example A project's hooks over the user's
+   * ```ts ignore
+   * const host = await PluginHost.create({ handlers: { command: true }, trustStore: "trust.json" });
+   * const { loaded, skipped } = await host.loadHooks([`${Deno.env.get("HOME")}/.gn/hooks`, ".gn/hooks"]);
+   * for (const s of skipped) console.log(s.error.message); // what to approve, and what changed
+   * ```
+   */
+  async loadHooks(layers: readonly string[]): Promise<LoadHooksResult> {
+    this.#assertOpen();
+    const found = await discoverHooks(layers);
+    const result: LoadHooksResult = { loaded: [], skipped: [], failed: [...found.failed] };
+    for (const f of found.failed) this.#report(f.error);
+    const previous = [...this.#definitions.values()];
+    this.#definitions.clear();
+    for (const [key] of this.#pending) if (key.startsWith("hook:")) this.#pending.delete(key);
+    for (const off of previous) await off();
+    for (const d of found.definitions) {
+      try {
+        checkDefinition(d, this.#options.handlers);
+        if (this.#trust !== undefined) {
+          const subject = await definitionFingerprint(d);
+          this.#gate(subject, d.file, () => this.#bindDefinition(d), `${d.type} hook "${d.id}"`);
+        }
+        await this.#bindDefinition(d);
+        result.loaded.push(d);
+      } catch (e) {
+        const error = e instanceof HookError
+          ? e
+          : new HookError("invalid_hook_file", `Cannot bind ${describeDefinition(d)}: ${e}`, {
+            cause: e,
+          });
+        if (error.code === "not_approved") {
+          result.skipped.push({ definition: d, error });
+        } else {
+          result.failed.push({ file: d.file, error });
+        }
+        this.#report(error);
+      }
+    }
+    return result;
+  }
+
+  async #bindDefinition(d: HookDefinition): Promise<void> {
+    this.#assertOpen();
+    if (d.type !== "wasm") {
+      const off = bindDefinition(this.bus, d, this.#options.handlers, {
+        signal: this.#abort.signal,
+      });
+      this.#definitions.set(d.id, () => Promise.resolve(off()));
+      return;
+    }
+    const loaded = await readManifest(resolve(d.dir, d.plugin!), {
+      maxModuleBytes: this.#options.maxModuleBytes,
+    });
+    const info = await this.#start(loaded, d);
+    this.#definitions.set(d.id, () => this.unload(info.name).catch(() => {}));
+  }
+
+  /**
+   * Approves what waits for approval under `key` in the trust store (writing
+   * the store), then starts it: a hook definition is bound, a plugin loaded.
+   *
+   * @param key `hook:<id>` or `plugin:<name>`, as {@linkcode PluginHost.pending} lists.
+   * @returns What was approved.
+   * @throws {TypeError} When the host has no trust store.
+   * @throws {RangeError} When nothing waits under `key`.
+   * @throws {HookError} Whatever starting it fails with (it stays approved).
+   */
+  async trust(key: string): Promise<PendingApproval> {
+    if (this.#trust === undefined) {
+      throw new TypeError(
+        "Cannot approve: this host has no trust store; pass trustStore to PluginHost.create",
+      );
+    }
+    const p = this.#pending.get(key);
+    if (p === undefined) {
+      const keys = [...this.#pending.keys()].map((k) => `"${k}"`).join(", ");
+      throw new RangeError(
+        `Cannot approve "${key}": nothing waits for approval under it; waiting: ${
+          keys === "" ? "nothing" : keys
+        }`,
+      );
+    }
+    await this.#trust.approve(p.subject);
+    this.#pending.delete(key);
+    await p.activate();
+    return p.approval;
+  }
+
+  /**
+   * What waits for approval in the trust store: definitions and plugins
+   * skipped because they are new or changed.
+   *
+   * @returns One entry per key, with what changed.
+   */
+  pending(): PendingApproval[] {
+    return [...this.#pending.values()].map((p) => p.approval);
+  }
+
+  /**
    * Unloads a plugin: unregisters its hooks (new dispatches no longer reach
    * it), answers the calls already in flight or queued, then terminates its
    * workers.
@@ -730,6 +1157,10 @@ export class PluginHost {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#abort.abort();
+    const definitions = [...this.#definitions.values()];
+    this.#definitions.clear();
+    for (const off of definitions) await off();
     const all = [...this.#plugins.values()];
     this.#plugins.clear();
     for (const p of all) {
@@ -786,6 +1217,73 @@ function checkPins(options: PluginHostOptions): void {
       );
     }
   }
+}
+
+/** Checks `handlers` and `signatures`: entries of the wrong shape are programming errors. */
+function checkTrustOptions(options: PluginHostOptions): void {
+  const h = options.handlers;
+  if (h !== undefined) {
+    if (h === null || typeof h !== "object") {
+      throw new TypeError('Cannot create the plugin host: "handlers" must be an object');
+    }
+    for (const entry of h.http ?? []) {
+      if (
+        typeof entry !== "string" ||
+        !/^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(entry)
+      ) {
+        throw new TypeError(
+          `Cannot create the plugin host: "handlers.http" entry ${
+            JSON.stringify(entry)
+          } must be "host:port", e.g. "hooks.internal:8443"`,
+        );
+      }
+    }
+  }
+  const s = options.signatures;
+  if (s !== undefined) {
+    for (const [publisher, keys] of Object.entries(s.publishers ?? {})) {
+      for (const key of typeof keys === "string" ? [keys] : keys) {
+        try {
+          decodePublicKey(key);
+        } catch (e) {
+          throw new TypeError(
+            `Cannot create the plugin host: key of publisher "${publisher}": ${
+              (e as Error).message
+            }`,
+          );
+        }
+      }
+    }
+  }
+  if (options.trustStore !== undefined && typeof options.trustStore !== "string") {
+    throw new TypeError('Cannot create the plugin host: "trustStore" must be a file path');
+  }
+}
+
+/**
+ * The one binding a hook file's wasm handler makes: the plugin's binding of
+ * the definition's hook, at the definition's priority and fail policy.
+ */
+function viaBindings(
+  hooks: readonly HookBinding[],
+  via: HookDefinition,
+  file: string,
+): HookBinding[] {
+  const own = hooks.find((h) => h.name === via.hook);
+  if (own === undefined || own.kind !== via.kind) {
+    throw new HookError(
+      "invalid_hook_file",
+      `Invalid hook file ${JSON.stringify(via.file)}: definition ${JSON.stringify(via.id)} binds ` +
+        `plugin ${
+          JSON.stringify(file)
+        } to ${via.kind} hook "${via.hook}", which its manifest does ` +
+        `not bind as ${via.kind} (it binds ${
+          hooks.map((h) => `${h.name} (${h.kind})`).join(", ")
+        }); name one of those`,
+      { hook: via.hook },
+    );
+  }
+  return [{ name: via.hook, kind: via.kind, priority: via.priority, fail: via.fail }];
 }
 
 /** The canonical `file:` URL of a manifest path or URL, or `undefined` when it cannot be resolved. */

@@ -29,9 +29,17 @@ import { createBLAKE3 } from "hash-wasm";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { HookError, type HookErrorCode } from "../abi/errors.ts";
-import { FAIL_POLICIES, type FailPolicy, HOOK_KINDS, type HookKind } from "../abi/envelope.ts";
+import {
+  type Decision,
+  FAIL_POLICIES,
+  type FailPolicy,
+  HOOK_KINDS,
+  type HookKind,
+} from "../abi/envelope.ts";
 import { CAPABILITIES, type Capability } from "../abi/imports.ts";
 import { closest } from "./_suggest.ts";
+import { compileMatcher } from "./points/matcher.ts";
+import { HANDLE_TYPES, type HandleType } from "./points/sink.ts";
 
 // ---------------------------------------------------------------------------
 // Vocabulary
@@ -87,6 +95,16 @@ export interface HookBinding {
    * @default {"block" for a guard, "warn" otherwise}
    */
   readonly fail: FailPolicy;
+  /**
+   * Hook points only: which subjects the binding is called for (see
+   * `compileMatcher`: exact `Bash`, alternatives `Write|Edit`, wildcard
+   * `mcp__*`, regular expression `/…/`). Absent: every subject.
+   */
+  readonly match?: string;
+  /** Hook points only: the decisions the binding may answer; each must be allowed by the point. */
+  readonly decisions?: readonly Decision[];
+  /** Hook points only: the handles the binding needs; each needs its capability token. */
+  readonly handles?: readonly HandleType[];
 }
 
 /**
@@ -125,6 +143,8 @@ export interface LoadedManifest {
   moduleUrl: URL;
   /** The module's bytes; their BLAKE3 digest matches `manifest.digest`. */
   bytes: Uint8Array;
+  /** The manifest file's bytes as read (what a publisher signature covers). */
+  manifestBytes: Uint8Array;
 }
 
 /** Options of {@linkcode readManifest}. */
@@ -311,6 +331,32 @@ const hookShape = {
     .describe(
       'What a failure of this binding does; when absent, "block" for a guard (fail closed), "warn" otherwise.',
     ),
+  match: z.string({ error: "not a match pattern string" })
+    .min(1, { error: "empty match pattern" })
+    .max(1024, { error: "match pattern longer than 1024 characters" })
+    .optional()
+    .describe(
+      'Hook points only: which subjects the binding is called for: "*", an exact name ("Bash"), alternatives ("Write|Edit"), wildcards ("mcp__*"), or a regular expression ("/^Web/").',
+    ),
+  decisions: z.array(
+    z.enum(["continue", "block", "ask", "modify"], {
+      error: 'not one of "continue", "block", "ask", "modify"',
+    }),
+    { error: "not an array of decisions" },
+  )
+    .optional()
+    .meta({ uniqueItems: true })
+    .describe(
+      "Hook points only: the decisions this binding may answer; each must be allowed by the point.",
+    ),
+  handles: z.array(z.enum(HANDLE_TYPES, { error: 'not one of "sink"' }), {
+    error: "not an array of handle types",
+  })
+    .optional()
+    .meta({ uniqueItems: true })
+    .describe(
+      "Hook points only: host-owned handles the binding needs; each needs its capability token.",
+    ),
 };
 
 const manifestShape = {
@@ -339,7 +385,9 @@ const manifestShape = {
     .regex(DIGEST_RE, { error: DIGEST_REASON })
     .describe("BLAKE3 digest of the module, checked before it compiles."),
   capabilities: z.array(
-    z.enum(CAPABILITIES, { error: 'not one of "log", "clock", "state", "emit", "fuel"' }),
+    z.enum(CAPABILITIES, {
+      error: 'not one of "log", "clock", "state", "emit", "fuel", "sink"',
+    }),
     { error: "not an array of capability tokens" },
   )
     .default([])
@@ -394,6 +442,9 @@ function toManifest(m: z.output<z.ZodObject<typeof manifestShape>>): Manifest {
       kind: h.kind,
       priority: h.priority,
       fail: h.fail ?? (h.kind === "guard" ? "block" : "warn"),
+      ...(h.match === undefined ? {} : { match: h.match }),
+      ...(h.decisions === undefined ? {} : { decisions: h.decisions }),
+      ...(h.handles === undefined ? {} : { handles: h.handles }),
     })),
   };
 }
@@ -553,6 +604,21 @@ export function parseManifest(text: string, file: string): Manifest {
         reason: `duplicate of ${formatPath([key, first, ...field])} (${show(value)})`,
       });
     }
+  }
+  if (Array.isArray(table.hooks)) {
+    table.hooks.forEach((h: unknown, i) => {
+      const match = valueAt(h, ["match"]);
+      if (typeof match !== "string" || match.length === 0) return;
+      try {
+        compileMatcher(match);
+      } catch (e) {
+        problems.push({
+          key: formatPath(["hooks", i, "match"]),
+          reason: (e as Error).message.replace(/^Invalid matcher [^:]*: /, "") +
+            ` (${show(match)})`,
+        });
+      }
+    });
   }
   if (result.success && problems.length === 0) return result.data;
   throw refusal(
@@ -843,7 +909,14 @@ export async function readManifest(
       { plugin, cause: e },
     );
   }
-  return { manifest, file, canonicalFile, moduleUrl: pathToFileURL(modulePath), bytes };
+  return {
+    manifest,
+    file,
+    canonicalFile,
+    moduleUrl: pathToFileURL(modulePath),
+    bytes,
+    manifestBytes,
+  };
 }
 
 /** A scheme of two letters or more, so that `C:\x` stays a path. */

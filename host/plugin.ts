@@ -78,6 +78,8 @@ export interface PluginOptions {
   unstableWorkerOptions?: boolean;
   /** Where its log lines, events and state requests go. */
   services?: PluginServices;
+  /** Item kinds approved for `gn_sink_append`. @default {[]} */
+  sinkKinds?: readonly string[];
   /** Event names approved for `gn_event_emit`. @default {[]} */
   events?: readonly string[];
   /** Largest event, in bytes. @default {65536} */
@@ -294,6 +296,7 @@ export class Plugin implements PluginHandle {
       unstableWorkerOptions: options.unstableWorkerOptions ?? false,
       services: options.services ?? defaultServices(plugin, granted),
       events: [...(options.events ?? [])],
+      sinkKinds: [...(options.sinkKinds ?? [])],
       maxEventBytes: options.maxEventBytes ?? 65536,
       maxEventsPerCall: options.maxEventsPerCall ?? 100,
       maxLogsPerCall: options.maxLogsPerCall ?? 100,
@@ -438,6 +441,19 @@ export class Plugin implements PluginHandle {
       }
       throw e;
     }
+  }
+
+  /**
+   * Counts an answer the caller decoded itself and found bad (a hook point's
+   * body that is not JSON, or an unknown decision): a failure of the
+   * plugin, towards quarantine, like a bad body of a bus hook.
+   *
+   * @param error The `bad_response` it fails with.
+   */
+  badAnswer(error: HookError): void {
+    this.stats.calls--;
+    this.stats.failures++;
+    this.#countFailure(error);
   }
 
   /**

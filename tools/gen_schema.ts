@@ -1,9 +1,10 @@
 /**
  * Writes `plugin.schema.json` at the repository root from the manifest's zod
- * schema. Run it after changing `host/manifest.ts`:
+ * schema, and `hooks.schema.json` from the hook file's. Run it after changing
+ * `host/manifest.ts` or `host/hookfiles/schema.ts`:
  *
  * ```sh
- * deno run --allow-write=plugin.schema.json tools/gen_schema.ts
+ * deno run --allow-write=plugin.schema.json,hooks.schema.json tools/gen_schema.ts
  * ```
  *
  * `host/manifest_test.ts` fails while the committed file is stale.
@@ -12,6 +13,7 @@
  */
 
 import { manifestJsonSchema } from "../host/manifest.ts";
+import { hookFileJsonSchema } from "../host/hookfiles/schema.ts";
 
 /** Where the schema is written: the repository root, whatever the working directory. */
 const SCHEMA_URL: URL = new URL("../plugin.schema.json", import.meta.url);
@@ -32,7 +34,12 @@ export function renderSchema(): string {
   return JSON.stringify(manifestJsonSchema(), null, 2) + "\n";
 }
 
+/** Where the hook file schema is written. */
+const HOOKS_SCHEMA_URL: URL = new URL("../hooks.schema.json", import.meta.url);
+
 if (import.meta.main) {
   await Deno.writeTextFile(SCHEMA_URL, renderSchema());
   console.log(`Wrote ${SCHEMA_URL.pathname}`);
+  await Deno.writeTextFile(HOOKS_SCHEMA_URL, JSON.stringify(hookFileJsonSchema(), null, 2) + "\n");
+  console.log(`Wrote ${HOOKS_SCHEMA_URL.pathname}`);
 }

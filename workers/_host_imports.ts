@@ -39,7 +39,7 @@ export function servicesPosted(): number {
 }
 
 function post(m: WorkerReply): void {
-  if (m.type === "log" || m.type === "event") posted++;
+  if (m.type === "log" || m.type === "event" || m.type === "sink") posted++;
   self.postMessage(m);
 }
 
@@ -77,6 +77,7 @@ export function hostImports(
   if (granted.has("fuel")) out.gn_fuel_remaining = (ctx) => () => ctx.fuelLeft() ?? -1n;
   if (granted.has("log")) out.gn_log = logImport(m.maxLogsPerCall, quota);
   if (granted.has("emit")) out.gn_event_emit = emitImport(m, quota);
+  if (granted.has("sink")) out.gn_sink_append = sinkImport(m);
   if (granted.has("state") && m.state !== undefined) {
     const state = new StateClient(m.state, m.hostCallTimeoutMs, abandoned);
     out.gn_state_get = (ctx) => (kp: number, kl: number) => state.get(ctx, kp, kl);
@@ -144,6 +145,49 @@ function emitImport(m: InitMessage, quota: CallQuota): ImportFactory {
     quota.events++;
     quota.eventBytes += data.length;
     post({ type: "event", hook: ctx.hook, name, data: text });
+    return Status.ok;
+  };
+}
+
+/** Most sink items per call, and bytes per item (host-side limits in host/points/sink.ts). */
+const MAX_SINK_ITEMS = 100;
+const MAX_SINK_ITEM_BYTES = 65536;
+/** The handle prefix the host writes first in an envelope (docs/abi.md#handles). */
+const HANDLES = /^\{"kind":"(?:guard|action)","handles":\{"sink":(\d{1,10})\}/;
+const latin1 = new TextDecoder("latin1");
+
+/** The sink handle the call in progress received, or `undefined`. */
+function callSink(ctx: GuestContext): number | undefined {
+  const payload = ctx.payload();
+  if (payload === undefined) return undefined;
+  const m = HANDLES.exec(latin1.decode(payload.subarray(0, 64)));
+  return m === null ? undefined : Number(m[1]);
+}
+
+/**
+ * `gn_sink_append(handle, kind_ptr, kind_len, data_ptr, data_len) -> i32`:
+ * only the handle of the call in progress is honoured (a stale or forged one
+ * is -6), only approved kinds (-6), at most 100 items of 64 KiB per call (-7).
+ */
+function sinkImport(m: InitMessage): ImportFactory {
+  const kinds = new Set(m.sinkKinds ?? []);
+  let lastHandle = 0;
+  let items = 0;
+  return (ctx) => (handle: number, kp: number, kl: number, dp: number, dl: number) => {
+    const live = callSink(ctx);
+    if (live === undefined || (handle >>> 0) !== live) return Status.denied;
+    const kindBytes = ctx.read(kp, kl, 256);
+    const kind = kindBytes && utf8(kindBytes);
+    if (kind === undefined) return Status.bad_payload;
+    if (!kinds.has(kind)) return Status.denied;
+    if ((dl >>> 0) > MAX_SINK_ITEM_BYTES) return Status.quota_exceeded;
+    const bytes = ctx.read(dp, dl, MAX_SINK_ITEM_BYTES);
+    const data = bytes && utf8(bytes);
+    if (data === undefined) return Status.bad_payload;
+    if (live !== lastHandle) [lastHandle, items] = [live, 0];
+    if (items >= MAX_SINK_ITEMS) return Status.quota_exceeded;
+    items++;
+    post({ type: "sink", hook: ctx.hook, handle: live, kind, data });
     return Status.ok;
   };
 }

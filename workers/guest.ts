@@ -67,6 +67,8 @@ export interface GuestContext {
   write(data: Uint8Array): number;
   /** Fuel left in this call, when metered. */
   fuelLeft(): bigint | undefined;
+  /** The envelope bytes of the call in progress, `undefined` between calls. */
+  payload(): Uint8Array | undefined;
 }
 
 /** Builds the `env` imports a plugin may use, given its context. */
@@ -136,6 +138,8 @@ export class Guest {
   readonly #options: GuestOptions;
   #exports!: Exports;
   #hook: string | undefined;
+  /** The envelope of the call in progress (host imports read its handles). */
+  #payload: Uint8Array | undefined;
   #errorMessage: string | undefined;
   #scratch = new Uint8Array(1024);
   readonly #nameCache = new Map<string, Uint8Array>();
@@ -266,6 +270,7 @@ export class Guest {
         return ptr;
       },
       fuelLeft: () => this.#options.fuel === undefined ? undefined : x().__gn_fuel_get?.(),
+      payload: () => this.#payload,
     };
   }
 
@@ -347,6 +352,7 @@ export class Guest {
     const name = this.#nameBytes(hook);
     const x = this.#exports;
     this.#hook = hook;
+    this.#payload = payload;
     this.#errorMessage = undefined;
     this.#options.beforeCall?.();
     this.#setFuel();
@@ -381,6 +387,7 @@ export class Guest {
         this.lastFuelUsed = fuelBefore - x.__gn_fuel_get();
       }
       this.#hook = undefined;
+      this.#payload = undefined;
       if (
         failure !== undefined && POISONING.has(failure.code) && !this.#options.abandoned?.()
       ) this.#recycle();

@@ -88,6 +88,8 @@ export interface InitMessage {
   /** Most `gn_log` lines per call; one notice replaces the rest. */
   maxLogsPerCall: number;
   maxEventBytesPerCall: number;
+  /** Item kinds `gn_sink_append` accepts (capability `sink`). */
+  sinkKinds?: string[];
   /** The state channel, when `state` is granted. */
   state?: StateChannel;
   /** How long a state request may wait for the host, in ms. */
@@ -120,6 +122,7 @@ export type WorkerReply =
     invalid?: "pointer" | "level" | "truncated";
   }
   | { type: "event"; hook: string | undefined; name: string; data: string }
+  | { type: "sink"; hook: string | undefined; handle: number; kind: string; data: string }
   | { type: "state" }
   | { type: "booted"; isolation: IsolationReport }
   | { type: "ready"; isolation: IsolationReport }
