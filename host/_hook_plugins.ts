@@ -7,6 +7,8 @@
  */
 
 import { latencyPolicy } from "./_instance.ts";
+
+const CORES = typeof navigator === "undefined" ? 1 : navigator.hardwareConcurrency ?? 1;
 import type { Plugin } from "./plugin.ts";
 
 interface Entry {
@@ -40,11 +42,17 @@ export class HookPlugins {
     }
   }
 
-  /** Wakes the worker of every plugin bound to `hook` that the next call would take. */
+  /**
+   * Wakes the workers of the first plugins bound to `hook`, in chain order:
+   * as many as may spin at once (cores − 1, at least one). A worker woken
+   * beyond that could not spin: it would only compete for the cores with the
+   * ones that run first (the chain wakes the others as it reaches them).
+   */
   prepare(hook: string): void {
     const list = this.#byHook.get(hook);
     if (list === undefined) return;
-    for (const e of list) e.plugin.prewake();
+    const n = Math.min(list.length, Math.max(1, CORES - 1));
+    for (let i = 0; i < n; i++) list[i].plugin.prewake();
   }
 
   /**

@@ -484,6 +484,8 @@ class WorkerTransport implements Transport {
   #wakeSpinHits = 1;
   /** Spins for a woken worker skipped while they keep missing (probe every 16th). */
   #wakeSpinSkips = 0;
+  /** A prewake was sent since the last call. */
+  #prewoken = false;
 
   constructor(
     worker: Worker,
@@ -632,18 +634,22 @@ class WorkerTransport implements Transport {
     c[Slot.seq] = this.#seq;
     Atomics.add(spinCounters(), SpinSlot.waiting, 1);
     Atomics.store(c, Slot.state, State.request);
-    if (Atomics.load(c, Slot.workerParked) === 1) {
-      Atomics.notify(c, Slot.state);
+    const prewoken = this.#prewoken;
+    this.#prewoken = false;
+    const parked = Atomics.load(c, Slot.workerParked) === 1;
+    if (parked) Atomics.notify(c, Slot.state);
+    if (parked || prewoken) {
       if (sharedInFlight === 0) {
         // Alone: wait for the woken worker's answer by spinning, so the call
         // pays one wake-up (the worker's), not a second one (the host's own,
-        // out of Atomics.waitAsync).
+        // out of Atomics.waitAsync). A worker just prewoken gets the same
+        // budget: it runs slower than one that has been spinning.
         const t0 = performance.now();
         if (this.#spinForWoken(c)) {
-          this.#measureWake(performance.now() - t0 - c[Slot.computeNs] / 1e6);
+          if (parked) this.#measureWake(performance.now() - t0 - c[Slot.computeNs] / 1e6);
           return this.#collect(hook);
         }
-        return this.#park(hook, t0);
+        return this.#park(hook, parked ? t0 : undefined);
       }
     } else if (sharedInFlight === 0 && this.#spin(c)) return this.#collect(hook);
     return this.#park(hook);
@@ -690,6 +696,7 @@ class WorkerTransport implements Transport {
     ) return;
     Atomics.store(c, Slot.prewake, 1);
     Atomics.notify(c, Slot.state);
+    this.#prewoken = true;
   }
 
   /** Waits for the answer with `Atomics.waitAsync` (the event loop runs on), then collects it. */
