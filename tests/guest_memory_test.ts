@@ -97,6 +97,7 @@ digest = "blake3:${await blake3(bytes)}"
 
 [limits]
 ${limits}
+${/timeout_ms/.test(limits) ? "" : "timeout_ms = 1000 # compiling on a busy machine"}
 
 [[hooks]]
 name = "${hook}"
