@@ -18,13 +18,14 @@ import type { FuncType, ValType } from "./_wasm_reader.ts";
  * assert.ok(CAPABILITIES.includes("log"));
  * ```
  */
-export const CAPABILITIES: readonly ["log", "clock", "state", "emit", "fuel", "sink"] = [
+export const CAPABILITIES: readonly ["log", "clock", "state", "emit", "fuel", "sink", "wasi"] = [
   "log",
   "clock",
   "state",
   "emit",
   "fuel",
   "sink",
+  "wasi", // the WASI preview 1 subset of abi/wasi.ts (docs/abi.md#wasi-ext)
 ];
 
 /** One of {@linkcode CAPABILITIES}. */

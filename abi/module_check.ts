@@ -21,6 +21,7 @@ import {
   HOST_IMPORTS,
   REQUIRED_EXPORTS,
 } from "./imports.ts";
+import { WASI_IMPORTS, WASI_MODULE } from "./wasi.ts";
 
 /** What {@linkcode checkModule} found out. */
 export interface ModuleReport {
@@ -28,6 +29,8 @@ export interface ModuleReport {
   info: ModuleInfo;
   /** The names of the `env` imports the module uses. */
   imports: string[];
+  /** The names of the `wasi_snapshot_preview1` imports the module uses (capability `wasi`). */
+  wasiImports: string[];
   /**
    * The ABI version when `gn_abi_version` is a constant function, `1` when the
    * export is absent, `undefined` when it must be called to be known.
@@ -120,14 +123,24 @@ export function checkModule(bytes: Uint8Array, options: CheckModuleOptions): Mod
     if (abiVersion !== undefined) assertAbiVersion(abiVersion, plugin);
   }
   const imports: string[] = [];
+  const wasiImports: string[] = [];
   const specs = new Map(HOST_IMPORTS.map((s) => [s.name, s]));
   for (const imp of info.imports) {
     const where = `"${imp.module}"."${imp.name}"`;
+    if (imp.module === WASI_MODULE && granted.has("wasi")) {
+      wasiImports.push(checkWasiImport(imp, where, plugin, granted));
+      continue;
+    }
     if (imp.module !== HOST_IMPORT_MODULE) {
       throw new HookError(
         "capability_denied",
         `Cannot load plugin "${plugin}": import ${where} is from module "${imp.module}"; only "env" ` +
-          `host functions can be imported: build without WASI or another runtime's imports ` +
+          `host functions can be imported${
+            imp.module === WASI_MODULE
+              ? ` unless capability "wasi" is granted (capabilities = ["wasi"] in plugin.toml, and ` +
+                `the host's \`grants\`; see docs/abi.md#wasi-ext), or`
+              : ":"
+          } build without WASI or another runtime's imports ` +
           `(e.g. Rust's wasm32-unknown-unknown target), see docs/abi.md#host-imports`,
         { plugin },
       );
@@ -164,7 +177,48 @@ export function checkModule(bytes: Uint8Array, options: CheckModuleOptions): Mod
     }
     imports.push(imp.name);
   }
-  return { info, imports, abiVersion, hasAbiVersionExport: v !== undefined };
+  return { info, imports, wasiImports, abiVersion, hasAbiVersionExport: v !== undefined };
+}
+
+const WASI_SPECS = new Map(WASI_IMPORTS.map((s) => [s.name, s]));
+
+/** Checks one `wasi_snapshot_preview1` import of a plugin granted `wasi`; returns its name. */
+function checkWasiImport(
+  imp: ModuleInfo["imports"][number],
+  where: string,
+  plugin: string,
+  granted: ReadonlySet<Capability>,
+): string {
+  const spec = WASI_SPECS.get(imp.name);
+  if (imp.kind !== "func" || spec === undefined) {
+    throw new HookError(
+      "capability_denied",
+      `Cannot load plugin "${plugin}": import ${where} (${imp.kind}) is not a WASI preview 1 ` +
+        `function this host serves; remove it (the served ones are listed in docs/abi.md#wasi-ext)`,
+      { plugin },
+    );
+  }
+  if (!sameFuncType(imp.type, spec.type)) {
+    throw new HookError(
+      "capability_denied",
+      `Cannot load plugin "${plugin}": import ${where} has signature ${
+        formatFuncType(imp.type)
+      }, expected ${
+        formatFuncType(spec.type)
+      } (wasi_snapshot_preview1); build against a preview 1 libc, see docs/abi.md#wasi-ext`,
+      { plugin },
+    );
+  }
+  if (spec.needs !== null && !granted.has(spec.needs)) {
+    throw new HookError(
+      "capability_denied",
+      `Cannot load plugin "${plugin}": import ${where} needs capability "${spec.needs}" as well ` +
+        `as "wasi", which is not granted: declare it in plugin.toml (capabilities = ["wasi", ` +
+        `"${spec.needs}"]; the host must also allow it in its \`grants\`), or stop using it`,
+      { plugin },
+    );
+  }
+  return imp.name;
 }
 
 /**

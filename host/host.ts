@@ -174,6 +174,12 @@ export interface PluginHostOptions {
   maxEventsPerCall?: number;
   /** Most `gn_log` lines one call may write; the rest are dropped after one notice. @default {100} */
   maxLogsPerCall?: number;
+  /**
+   * What WASI `random_get` gives plugins granted `wasi`: `"seeded"`, the same
+   * bytes for every instance of a plugin (a PRNG seeded from its name), or
+   * `"crypto"`, real randomness. @default {"seeded"}
+   */
+  wasiRandom?: "seeded" | "crypto";
   /** The store behind the `state` capability. @default {new MemoryStateStore()} */
   state?: StateStore;
   /** Quotas on every plugin's state. @default {DEFAULT_STATE_QUOTAS} */
@@ -421,6 +427,15 @@ export class PluginHost {
         new RangeError(`Cannot create the plugin host: "spareWorkers" must be an integer in 0..16`),
       );
     }
+    if (options.wasiRandom !== undefined && !["seeded", "crypto"].includes(options.wasiRandom)) {
+      return Promise.reject(
+        new RangeError(
+          `Cannot create the plugin host: "wasiRandom" must be "seeded" or "crypto", not ${
+            JSON.stringify(options.wasiRandom)
+          }`,
+        ),
+      );
+    }
     const ranges = {
       maxPayloadBytes: [1, 2 ** 30],
       maxResponseBytes: [1, 2 ** 30],
@@ -629,6 +644,7 @@ export class PluginHost {
         sinkKinds: this.points.sinkKinds,
         maxEventsPerCall: this.#options.maxEventsPerCall,
         maxLogsPerCall: this.#options.maxLogsPerCall,
+        wasiRandom: this.#options.wasiRandom,
         channelBytes: this.#options.channelBytes,
         spares: this.#spares,
       });

@@ -273,12 +273,11 @@ const DIGEST_REASON = 'not a BLAKE3 digest ("blake3:" then 64 lowercase hex digi
 
 /**
  * How to get a module's digest into its manifest: said by every refusal of
- * the `digest` key. `tools/pin.ts` is in the project's repository (not in the
- * published package); `b3sum` is the BLAKE3 reference tool.
+ * the `digest` key. `gn pin` is the package's command (cli/pin.ts); `b3sum`
+ * is the BLAKE3 reference tool.
  */
-const PIN_HINT = "pin it with `deno run --allow-read --allow-write tools/pin.ts " +
-  "path/to/plugin.toml` (gn plugin host repository), or take the hex `b3sum --no-names <module>` " +
-  "prints";
+const PIN_HINT = "pin it with `deno run -A jsr:@gn/plugin-host/cli pin path/to/plugin.toml` " +
+  "(`deno task gn pin …` in a checkout), or take the hex `b3sum --no-names <module>` prints";
 
 /** A string with one reason for every way it can be wrong. */
 function text(reason: string, maxLength: number): z.ZodString {

@@ -299,7 +299,7 @@ Deno.test("parseManifest() refuses a missing required key", () => {
 });
 
 Deno.test("parseManifest() names the pin tool when the digest is missing or malformed", () => {
-  const PIN = "`deno run --allow-read --allow-write tools/pin.ts path/to/plugin.toml`";
+  const PIN = "`deno run -A jsr:@gn/plugin-host/cli pin path/to/plugin.toml`";
   for (const digest of [undefined, '"sha256:abc"', "7"]) {
     const error = assertRefusal(
       parseError(toml({ digest })),
@@ -667,8 +667,8 @@ Deno.test("readManifest() refuses a module digest mismatch, naming both digests"
       `expected ${ZERO_DIGEST}`,
       `actual ${actual}`,
       join(dir, "demo", "demo.wasm"),
-      "if you rebuilt it on purpose, pin it with `deno run --allow-read --allow-write " +
-        "tools/pin.ts path/to/plugin.toml`",
+      "if you rebuilt it on purpose, pin it with `deno run -A jsr:@gn/plugin-host/cli pin " +
+        "path/to/plugin.toml`",
     );
     assert.equal(error.plugin, "demo");
   });

@@ -78,6 +78,8 @@ export interface PluginOptions {
   unstableWorkerOptions?: boolean;
   /** Where its log lines, events and state requests go. */
   services?: PluginServices;
+  /** WASI `random_get` (capability `wasi`): seeded per instance, or real. @default {"seeded"} */
+  wasiRandom?: "seeded" | "crypto";
   /** Item kinds approved for `gn_sink_append`. @default {[]} */
   sinkKinds?: readonly string[];
   /** Event names approved for `gn_event_emit`. @default {[]} */
@@ -296,6 +298,7 @@ export class Plugin implements PluginHandle {
       unstableWorkerOptions: options.unstableWorkerOptions ?? false,
       services: options.services ?? defaultServices(plugin, granted),
       events: [...(options.events ?? [])],
+      wasiRandom: options.wasiRandom ?? "seeded",
       sinkKinds: [...(options.sinkKinds ?? [])],
       maxEventBytes: options.maxEventBytes ?? 65536,
       maxEventsPerCall: options.maxEventsPerCall ?? 100,

@@ -7,9 +7,11 @@
  */
 
 import { HookError, type HookErrorCode } from "../abi/errors.ts";
-import type { HookKind } from "../abi/envelope.ts";
-import { checkGrants, clampLimits, readManifest } from "../host/manifest.ts";
-import { Plugin } from "../host/plugin.ts";
+import type { Capability } from "../abi/imports.ts";
+import { decodeFilterAnswer, decodeGuardAnswer, type HookKind } from "../abi/envelope.ts";
+import { memoryGrowth } from "./_memory.ts";
+import { checkGrants, clampLimits, type Manifest, readManifest } from "../host/manifest.ts";
+import { DEFAULT_CAP_BYTES, Plugin } from "../host/plugin.ts";
 import { defaultServices } from "../host/_services.ts";
 
 /** What a requirement expects of one call. */
@@ -19,7 +21,21 @@ export type Expectation =
   /** A successful answer (no error at all). */
   | "succeeds"
   /** Exactly this error code. */
-  | { code: HookErrorCode };
+  | { code: HookErrorCode }
+  /** Like `"answers"`, and none of these codes either (e.g. `unknown_hook` from a declared hook). */
+  | { answersExcept: readonly HookErrorCode[] };
+
+/** What a requirement's payload may depend on. */
+export interface PayloadContext {
+  /**
+   * The largest payload this plugin is expected to take: the host's default
+   * cap (1 MiB) or a sixteenth of its memory ceiling (`memory_pages`),
+   * whichever is smaller: room for the payload, a PDK's decoded copy, the
+   * answer and allocator slack (RATIONALE.md: "Why is GN-CAP-1's cap a
+   * sixteenth of the memory ceiling?").
+   */
+  capBytes: number;
+}
 
 /** One requirement: an id, what it checks, and what it sends. */
 export interface Requirement {
@@ -30,11 +46,26 @@ export interface Requirement {
   /** The kinds of binding it applies to; `undefined` means once per plugin. */
   kinds?: readonly HookKind[];
   /** The raw envelope to send (JSON text), or `null` for load-only requirements. */
-  payload: ((kind: HookKind) => string) | null;
+  payload: ((kind: HookKind, context: PayloadContext) => string) | null;
   /** The expected outcome. */
   expect: Expectation;
   /** Call it this many times (same input) and require identical answers. */
   repeat?: number;
+  /** With `repeat`: also require the same fuel for every call after the first (when metered). */
+  sameFuel?: boolean;
+  /**
+   * Call it this many times (same input, in-process, see `leak` in the README) and require
+   * that the guest's memory does not grow after the first tenth of the calls.
+   */
+  leakCalls?: number;
+  /** Decode the answer as the host does for the hook's kind (guard verdicts, filter values). */
+  decode?: boolean;
+  /**
+   * Capabilities that make the requirement not apply: a plugin declaring one
+   * of them passes it as "not applicable" (e.g. `state`: a counter's answers
+   * and fuel depend on the store, by design).
+   */
+  unless?: readonly Capability[];
 }
 
 /** Host-side codes that mean the plugin misbehaved rather than answered. */
@@ -109,6 +140,73 @@ export const REQUIREMENTS: readonly Requirement[] = [
     repeat: 50,
   },
   {
+    id: "GN-HOOK-2",
+    description:
+      "Every declared hook is handled: a typical payload never answers unknown_hook (-4)",
+    payload: (k) => envelope(k, "hello, world", ["user-42", 7, { k: "v" }]),
+    expect: { answersExcept: ["unknown_hook"] },
+  },
+  {
+    id: "GN-ERR-1",
+    description:
+      "Valid input for the declared kind (a string value, typical arguments) never answers guest_error",
+    payload: (k) => envelope(k, "hello, world", ["user-42", 7, { k: "v" }]),
+    expect: { answersExcept: ["guest_error"] },
+  },
+  {
+    id: "GN-LEAK-1",
+    description:
+      "No leak: the guest's memory stops growing over 10,000 calls of each declared hook (none after the first 1,000)",
+    payload: (k) => envelope(k, "hello, world", ["user-42", 7, { k: "v" }]),
+    expect: "answers",
+    leakCalls: 10_000,
+  },
+  {
+    id: "GN-DET-2",
+    description:
+      "The same input gives the same answer and uses the same fuel, 20 times in a row (after the first call)",
+    payload: (k) => envelope(k, "determinism", ["a"]),
+    expect: "answers",
+    repeat: 20,
+    sameFuel: true,
+    unless: ["state", "clock"],
+  },
+  {
+    id: "GN-CAP-1",
+    description:
+      "A payload at the cap (1 MiB, or a sixteenth of the memory ceiling if smaller) is handled: no out_of_memory, no guest_error",
+    payload: (k, { capBytes }) => {
+      const overhead = new TextEncoder().encode(envelope(k, "")).length;
+      return envelope(k, "x".repeat(Math.max(0, capBytes - overhead)));
+    },
+    expect: { answersExcept: ["out_of_memory", "guest_error", "unknown_hook"] },
+  },
+  {
+    id: "GN-GUARD-1",
+    description:
+      "A guard answers a known decision (continue, block, ask, modify) or no body, as the host decodes it",
+    kinds: ["guard"],
+    payload: (k) => envelope(k, "delete everything", ["user-42"]),
+    expect: "answers",
+    decode: true,
+  },
+  {
+    id: "GN-UTF8-1",
+    description:
+      "Non-ASCII input (accents, CJK, emoji, escapes) is handled: no guest_error, and the answer decodes",
+    payload: (k) => envelope(k, 'Ünïcödé ✓ 日本語 🎉 "q" \\ tab\t', ["ß", "→"]),
+    expect: { answersExcept: ["guest_error", "unknown_hook"] },
+    decode: true,
+  },
+  {
+    id: "GN-EMPTY-1",
+    description:
+      "Empty input (an empty string value, no arguments) is handled: no guest_error, and the answer decodes",
+    payload: (k) => envelope(k, ""),
+    expect: { answersExcept: ["guest_error", "unknown_hook"] },
+    decode: true,
+  },
+  {
     id: "GN-HOOK-1",
     description: "A hook the plugin does not bind answers unknown_hook (-4), or no body",
     payload: () => envelope("action", null),
@@ -138,9 +236,13 @@ async function outcome(
   p: Plugin,
   hook: string,
   payload: string,
-): Promise<{ error?: HookError; body?: string | null }> {
+  decode?: HookKind,
+): Promise<{ error?: HookError; body?: string | null; fuel?: bigint }> {
   try {
-    return { body: (await p.callRaw(hook, payload)).body };
+    const { body, fuel } = await p.callRaw(hook, payload);
+    if (decode === "guard") decodeGuardAnswer(body);
+    if (decode === "filter") decodeFilterAnswer(body, null);
+    return { body, fuel };
   } catch (e) {
     if (e instanceof HookError) return { error: e };
     throw e;
@@ -157,6 +259,12 @@ function judge(expect: Expectation, o: { error?: HookError }): { ok: boolean; de
   if (expect === "answers") {
     if (e === undefined) return { ok: true, detail: "answered" };
     return MISBEHAVIOUR.has(e.code)
+      ? { ok: false, detail: `${e.code}: ${e.message}` }
+      : { ok: true, detail: `answered with status ${e.status} (${e.code})` };
+  }
+  if ("answersExcept" in expect) {
+    if (e === undefined) return { ok: true, detail: "answered" };
+    return MISBEHAVIOUR.has(e.code) || expect.answersExcept.includes(e.code)
       ? { ok: false, detail: `${e.code}: ${e.message}` }
       : { ok: true, detail: `answered with status ${e.status} (${e.code})` };
   }
@@ -204,25 +312,51 @@ export async function checkConformance(
       services: { ...defaultServices(m.name, new Set(m.capabilities)), log: () => {} },
     });
     results.push({ id: "GN-LOAD-1", ok: true, detail: `loaded ${m.name} ${m.version}` });
+    const context: PayloadContext = {
+      capBytes: Math.min(DEFAULT_CAP_BYTES, (limits.memoryPages * 65536) / 16),
+    };
     try {
       for (const req of REQUIREMENTS) {
         if (req.payload === null) continue;
         const targets = req.id === "GN-HOOK-1"
           ? [{ name: "gn_conformance.unbound_hook", kind: "action" as const }]
           : m.hooks.filter((h) => req.kinds === undefined || req.kinds.includes(h.kind));
+        const excused = req.unless?.find((c) => m.capabilities.includes(c));
         for (const h of targets) {
-          const payload = req.payload(h.kind);
-          const first = await outcome(plugin, h.name, payload);
+          if (excused !== undefined) {
+            results.push({
+              id: req.id,
+              hook: h.name,
+              ok: true,
+              detail:
+                `not applicable: the plugin declares "${excused}", on which its answers may depend`,
+            });
+            continue;
+          }
+          const payload = req.payload(h.kind, context);
+          const decode = req.decode ? h.kind : undefined;
+          const first = await outcome(plugin, h.name, payload, decode);
           let verdict = judge(req.expect, first);
+          let fuel: bigint | undefined;
           for (let i = 1; verdict.ok && i < (req.repeat ?? 1); i++) {
-            const again = await outcome(plugin, h.name, payload);
+            const again = await outcome(plugin, h.name, payload, decode);
             const same = again.body === first.body && again.error?.code === first.error?.code;
             if (!same) {
               verdict = {
                 ok: false,
                 detail: `call ${i + 1} answered differently from call 1`,
               };
+            } else if (req.sameFuel && i > 1 && again.fuel !== fuel) {
+              verdict = {
+                ok: false,
+                detail: `call ${i + 1} used ${again.fuel} fuel, call 2 used ${fuel}: ` +
+                  "the same input must cost the same (no hidden state)",
+              };
             }
+            if (i === 1) fuel = again.fuel;
+          }
+          if (verdict.ok && req.leakCalls !== undefined) {
+            verdict = leakVerdict(plugin.module, m, h.name, payload, req.leakCalls, limits.fuel);
           }
           results.push({ id: req.id, hook: h.name, ...verdict });
         }
@@ -235,6 +369,41 @@ export async function checkConformance(
     results.push({ id: "GN-LOAD-1", ok: false, detail: `${e.code}: ${e.message}` });
   }
   return results;
+}
+
+function leakVerdict(
+  module: WebAssembly.Module,
+  m: Manifest,
+  hook: string,
+  payload: string,
+  calls: number,
+  fuel: number | false,
+): { ok: boolean; detail: string } {
+  const g = memoryGrowth(module, {
+    plugin: m.name,
+    granted: m.capabilities,
+    fuel: fuel === false ? undefined : fuel,
+    hook,
+    payload,
+    calls,
+  });
+  if (g.error !== undefined) {
+    const e = g.error;
+    return {
+      ok: false,
+      detail: `a call failed during the leak run (memory ${g.after} bytes): ${
+        e instanceof HookError ? `${e.code}: ${e.message}` : String(e)
+      }`,
+    };
+  }
+  return g.after > g.afterWarmup
+    ? {
+      ok: false,
+      detail: `memory grew from ${g.afterWarmup} to ${g.after} bytes between call ${
+        Math.floor(calls / 10)
+      } and call ${calls}: the plugin does not free what it allocates (gn_free, or its own buffers)`,
+    }
+    : { ok: true, detail: `memory stayed at ${g.after} bytes over ${calls} calls` };
 }
 
 /**

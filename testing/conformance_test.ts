@@ -58,3 +58,37 @@ Deno.test("a plugin answering malformed bodies fails; one that does not load fai
     assert.match(loadOnly[0].detail, /^digest_mismatch/);
   });
 });
+
+// Each bad fixture of fixtures/conformance/ breaks one requirement: the suite must say which.
+const BAD: Record<string, string> = {
+  unknown_declared: "GN-HOOK-2",
+  leak: "GN-LEAK-1",
+  guest_error: "GN-ERR-1",
+  fuel_drift: "GN-DET-2",
+  small_buffer: "GN-CAP-1",
+  ascii_only: "GN-UTF8-1",
+  empty_fails: "GN-EMPTY-1",
+  bad_verdict: "GN-GUARD-1",
+};
+
+for (const [fixture, id] of Object.entries(BAD)) {
+  Deno.test(`conformance: fixtures/conformance/${fixture} fails ${id}`, async () => {
+    const file = new URL(`../fixtures/conformance/${fixture}.toml`, import.meta.url).pathname;
+    const results = await checkConformance(file);
+    assert.ok(results[0].ok, `it loads: ${results[0].detail}`);
+    const failed = results.filter((r) => !r.ok).map((r) => r.id);
+    assert.ok(failed.includes(id), `${id} should fail; failed: ${failed.join(", ") || "none"}`);
+    // The requirement is there for a reason: the fixture passes every requirement listed before it.
+    const before = REQUIREMENTS.slice(0, REQUIREMENTS.findIndex((r) => r.id === id)).map((r) =>
+      r.id
+    );
+    assert.deepEqual(failed.filter((f) => before.includes(f) && !LOOSE.has(f)), []);
+  });
+}
+
+/** Requirements a bad fixture may also fail as a side effect of its bug. */
+const LOOSE = new Set<string>();
+
+Deno.test("every requirement added for issue 12 has a bad fixture", () => {
+  for (const id of Object.values(BAD)) assert.ok(REQUIREMENTS.some((r) => r.id === id), id);
+});

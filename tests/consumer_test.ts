@@ -272,6 +272,30 @@ Deno.test("consumer: the published files, from a local JSR registry and from a p
       );
     });
 
+    await t.step("JSR import: deno run jsr:@gn/plugin-host/cli (gn new, build, call)", async () => {
+      const app = `${tmp}/app-cli`;
+      await makeApp(app, {});
+      const cli = "jsr:@gn/plugin-host@^0.1.0/cli";
+      const flags = ["--allow-read", "--allow-write", `--allow-import=${host}`];
+      const env = { JSR_URL: jsrUrl };
+      const help = await run(app, ["run", ...flags, cli, "--help"], env);
+      assert.equal(help.code, 0, help.stderr);
+      assert.match(help.stdout, /^ {2}inspect /m);
+      const made = await run(app, ["run", ...flags, cli, "new", "title", "--lang", "wat"], env);
+      assert.equal(made.code, 0, made.stderr);
+      const config = JSON.parse(await Deno.readTextFile(`${app}/title/deno.json`));
+      assert.equal(config.imports["@gn/plugin-host/testing"], "jsr:@gn/plugin-host@0.1.0/testing");
+      const built = await run(app, ["run", ...flags, cli, "build", "title"], env);
+      assert.equal(built.code, 0, built.stderr);
+      const called = await run(
+        app,
+        ["run", ...flags, cli, "call", "--json", "title", "title_case", '"from jsr"'],
+        env,
+      );
+      assert.equal(called.code, 0, called.stderr);
+      assert.equal(JSON.parse(called.stdout).result, "From Jsr");
+    });
+
     await t.step('JSR import, vendored ("vendor": true), README run line', async () => {
       const app = `${tmp}/app-vendor`;
       await makeApp(app, {

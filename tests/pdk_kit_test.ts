@@ -2,7 +2,10 @@
 // in tests/pdk/<lang>-kit/ call log, clock, fuel, emit, state get/set/del, fail as guest_error and
 // bad_payload with messages, panic (and AssemblyScript's throw, through its abort), and answer a
 // guard's modify verdict; echo checks that JSON round-trips through each PDK's reader and writer.
+// kit.sink appends through the call's sink handle (the envelope's "handles") at a hook point.
 import assert from "node:assert/strict";
+import { z } from "zod";
+import { MemorySink, PluginHost } from "../mod.ts";
 import { HookError } from "../abi/errors.ts";
 import { readManifest } from "../host/manifest.ts";
 import { Plugin } from "../host/plugin.ts";
@@ -11,7 +14,14 @@ import { examplePaths, LANGS } from "../pdk/build.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
-async function loadKit(lang: string, logs: LogEntry[], events: PluginEvent[]): Promise<Plugin> {
+type SinkCall = { handle: number; kind: string; data: string };
+
+async function loadKit(
+  lang: string,
+  logs: LogEntry[],
+  events: PluginEvent[],
+  sunk: SinkCall[] = [],
+): Promise<Plugin> {
   const { manifest: m, bytes } = await readManifest(
     `${ROOT}${examplePaths(lang as "c", "kit").dir}/plugin.toml`,
   );
@@ -19,12 +29,14 @@ async function loadKit(lang: string, logs: LogEntry[], events: PluginEvent[]): P
     name: m.name,
     granted: m.capabilities,
     events: ["kit.event"],
+    sinkKinds: ["note"],
     memoryPages: m.limits.memoryPages,
     timeoutMs: 5000,
     services: {
       ...defaultServices(m.name, new Set(m.capabilities)),
       log: (e) => logs.push(e),
       event: (e) => events.push(e),
+      sink: ({ handle, kind, data }) => sunk.push({ handle, kind, data }),
     },
   });
 }
@@ -107,5 +119,64 @@ for (const lang of LANGS) {
     } finally {
       await p.close();
     }
+  });
+}
+
+for (const lang of LANGS) {
+  Deno.test(`${lang} PDK: sink_append through the call's handle, -6 without one`, async () => {
+    const sunk: SinkCall[] = [];
+    const p = await loadKit(lang, [], [], sunk);
+    try {
+      const guard = (handles: unknown, note: string) =>
+        p.callRaw(
+          "kit.sink",
+          JSON.stringify({ kind: "guard", handles, value: { note }, args: [] }),
+        );
+      const staged = await guard({ sink: 7 }, "with ✓");
+      assert.equal(staged.body, null, "continue: no answer body");
+      assert.deepEqual(sunk, [{ handle: 7, kind: "note", data: "with ✓" }]);
+      // The next call has no handle: the PDK forgot the last one and answers -6 without the host.
+      for (const handles of [undefined, {}, { sink: "7" }, { sink: 1.5 }]) {
+        const none = JSON.parse((await guard(handles, "without")).body!);
+        assert.equal(none.decision, "block");
+        assert.match(none.reason, /-6\b.*handle none$/);
+      }
+      // A handle that is not the call's (the host reads the call's from the envelope's head):
+      // the PDK passes it on and the host answers -6; nothing is staged.
+      const forged = await p.callRaw(
+        "kit.sink",
+        '{"kind":"guard","value":{"note":"x"},"handles":{"sink":2147483647},"args":[]}',
+      );
+      assert.match(JSON.parse(forged.body!).reason, /-6\b.*handle 2147483647$/);
+      assert.equal(sunk.length, 1);
+    } finally {
+      await p.close();
+    }
+
+    // At a hook point offering the sink, the item is committed to the host's DurableSink.
+    const sink = new MemorySink();
+    await using host = await PluginHost.create({
+      points: [{
+        name: "kit.sink",
+        kind: "guard",
+        subject: z.object({ note: z.string() }),
+        decisions: ["continue", "block"],
+        handles: ["sink"],
+      }],
+      grants: ["log", "clock", "state", "emit", "fuel", "sink"],
+      sink,
+      sinkKinds: ["note"],
+      spareWorkers: 0,
+    });
+    await host.load(`${ROOT}${examplePaths(lang, "kit").dir}/plugin.toml`);
+    const v = await host.points.dispatch("kit.sink", { note: `from ${lang}` });
+    assert.equal(v.decision, "continue");
+    assert.deepEqual(v.committed, { count: 1, first: 0 });
+    assert.deepEqual(sink.items(), [{
+      point: "kit.sink",
+      by: `${lang}-kit`,
+      kind: "note",
+      data: `from ${lang}`,
+    }]);
   });
 }

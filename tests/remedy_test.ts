@@ -10,7 +10,7 @@ import { Plugin, type PluginOptions } from "../host/plugin.ts";
 import { fixtureBytes, loadFixture, withFixture, withTempDir, writePlugin } from "./_helpers.ts";
 
 const EXAMPLES = new URL("../examples/", import.meta.url).pathname;
-const PIN = "`deno run --allow-read --allow-write tools/pin.ts path/to/plugin.toml`";
+const PIN = "`deno run -A jsr:@gn/plugin-host/cli pin path/to/plugin.toml`";
 
 /** Asserts `e` is a HookError with `code` whose message contains every fragment. */
 function remedy(code: HookErrorCode, ...fragments: string[]): (e: unknown) => boolean {

@@ -38,7 +38,8 @@ export function servicesPosted(): number {
   return posted;
 }
 
-function post(m: WorkerReply): void {
+/** Posts a message to the host, counting log, event and sink messages (the host waits for them). */
+export function post(m: WorkerReply): void {
   if (m.type === "log" || m.type === "event" || m.type === "sink") posted++;
   self.postMessage(m);
 }

@@ -42,6 +42,17 @@ export class GuestPanic extends Error {
   }
 }
 
+/** Thrown by WASI `proc_exit` to unwind the guest; becomes `trapped` with the exit code. */
+export class GuestExit extends Error {
+  /** The exit code the guest passed. */
+  readonly code: number;
+  constructor(code: number) {
+    super(`exit code ${code}`);
+    this.name = "GuestExit";
+    this.code = code;
+  }
+}
+
 /** The most bytes of a guest message (`gn_panic`, `gn_error_set`) that are kept. */
 export const MAX_GUEST_MESSAGE_BYTES = 4096;
 
@@ -88,6 +99,12 @@ export interface GuestOptions {
   imports?: Readonly<Record<string, ImportFactory>>;
   /** The `env` imports the module actually declares (only these are provided). */
   importNames: readonly string[];
+  /**
+   * Factories of the `wasi_snapshot_preview1` functions, by name, when `wasi`
+   * is granted (docs/abi.md#wasi-ext); the module's own WASI imports are
+   * served from it.
+   */
+  wasi?: Readonly<Record<string, ImportFactory>>;
   /** Runs before each call (resets per-call quotas). */
   beforeCall?: () => void;
   /**
@@ -115,6 +132,7 @@ interface Exports {
   __gn_fuel_get?: () => bigint;
   __gn_fuel_set?: (fuel: bigint) => void;
   __gn_start?: () => void;
+  _initialize?: () => void;
 }
 
 /** Codes after which an instance is discarded and re-instantiated. */
@@ -169,6 +187,11 @@ export class Guest {
     this.#instantiate();
   }
 
+  /** The size of the instance's memory now, in bytes (the conformance suite's leak check). */
+  memoryBytes(): number {
+    return this.#exports.memory.buffer.byteLength;
+  }
+
   /** The ABI version the instance reports (1 when it has no `gn_abi_version`). */
   abiVersion(): number {
     const f = this.#exports.gn_abi_version;
@@ -200,18 +223,37 @@ export class Guest {
       }
       env[name] = this.#guard(make(ctx));
     }
+    const imports: WebAssembly.Imports = { env };
+    const wasiNames = WebAssembly.Module.imports(this.#module)
+      .filter((i) => i.module === "wasi_snapshot_preview1").map((i) => i.name);
+    if (wasiNames.length > 0) {
+      const wasi: Record<string, WebAssembly.ImportValue> = {};
+      for (const name of wasiNames) {
+        const make = this.#options.wasi?.[name];
+        if (make === undefined) {
+          throw new HookError(
+            "capability_denied",
+            `Cannot instantiate plugin "${this.#options.plugin}": no WASI function "${name}" is provided`,
+            { plugin: this.#options.plugin },
+          );
+        }
+        wasi[name] = this.#guard(make(ctx));
+      }
+      imports.wasi_snapshot_preview1 = wasi;
+    }
     this.#hook = undefined;
     // The new exports are installed only once the start function returned:
     // a call must never run on a half-started instance.
     let next: Exports | undefined;
     try {
       const instance = new WebAssembly.Instance(this.#module, {
-        env,
+        ...imports,
         [REFUEL_IMPORT.module]: { [REFUEL_IMPORT.name]: this.#refuel },
       });
       next = instance.exports as unknown as Exports;
-      const start = next.__gn_start;
-      if (start !== undefined) {
+      // The start function, then a WASI reactor's `_initialize` (its constructors).
+      for (const start of [next.__gn_start, next._initialize]) {
+        if (typeof start !== "function") continue;
         const fuel = this.#options.fuel;
         if (fuel !== undefined && next.__gn_fuel_set !== undefined) next.__gn_fuel_set(fuel);
         // Host imports called by the start function see the instance starting.
@@ -517,6 +559,13 @@ export class Guest {
         },
       );
     }
+    if (cause instanceof GuestExit) {
+      return new HookError(
+        "trapped",
+        `Plugin exited with code ${cause.code} (WASI proc_exit) in ${where}; a plugin must return from its hooks, not exit`,
+        { plugin, hook, status: -5, cause },
+      );
+    }
     if (cause instanceof GuestPanic) {
       return new HookError("trapped", `Plugin panicked in ${where}: ${cause.message}`, {
         plugin,
@@ -561,7 +610,12 @@ export function readMessage(ctx: GuestContext, ptr: number, len: number): string
   if (bytes === undefined) {
     return `<message at [${ptr >>> 0}, ${(ptr >>> 0) + (len >>> 0)}) is outside guest memory>`;
   }
-  return lossy.decode(bytes)
+  return cleanMessage(lossy.decode(bytes));
+}
+
+/** A guest's text as a log line: control characters to spaces, invisible characters escaped. */
+export function cleanMessage(text: string): string {
+  return text
     // deno-lint-ignore no-control-regex
     .replace(/[\u0000-\u001f\u007f-\u009f]/g, " ")
     .replace(INVISIBLE, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);

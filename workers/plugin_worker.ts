@@ -17,8 +17,9 @@ import { assertAbiVersion } from "../abi/module_check.ts";
 import { Guest } from "./guest.ts";
 import { closeGlobals, selfTest } from "./_isolation_probe.ts";
 import type { CallMessage, InitMessage, WorkerReply } from "./protocol.ts";
-import { hostImports, servicesPosted } from "./_host_imports.ts";
+import { hostImports, post, servicesPosted } from "./_host_imports.ts";
 import { ChannelServer } from "./_serve.ts";
+import { wasiImports } from "./_wasi.ts";
 
 // Before anything else runs (and long before a guest is instantiated): no
 // nested workers, no broadcast channel, no blob URLs. The self-test proves it.
@@ -67,6 +68,7 @@ async function init(m: InitMessage): Promise<void> {
       fuel: m.fuel === undefined ? undefined : BigInt(m.fuel),
       importNames: m.importNames,
       imports,
+      wasi: m.granted.includes("wasi") ? wasiImports(m, quota, post) : undefined,
       abandoned,
       beforeCall: () => {
         quota.events = 0;

@@ -80,6 +80,8 @@ export interface InitMessage {
   fuel?: number;
   /** Whether `gn_abi_version` must be called to learn the version. */
   checkAbiVersion: boolean;
+  /** WASI `random_get`: a PRNG seeded from the plugin name, or the worker's crypto source. */
+  wasiRandom?: "seeded" | "crypto";
   /** Event names the host approved for `gn_event_emit`. */
   events: string[];
   /** Caps on events: bytes of one event, events and bytes per call. */

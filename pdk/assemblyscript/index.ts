@@ -36,6 +36,8 @@ declare function host_state_del(kp: usize, kl: usize): i32;
 declare function host_event_emit(np: usize, nl: usize, dp: usize, dl: usize): i32;
 @external("env", "gn_fuel_remaining")
 declare function host_fuel_remaining(): i64;
+@external("env", "gn_sink_append")
+declare function host_sink_append(h: i32, kp: usize, kl: usize, dp: usize, dl: usize): i32;
 
 // ---- Typed wrappers -----------------------------------------------------------------------------
 
@@ -87,6 +89,35 @@ export function emit(name: string, data: string): i32 {
   const n = String.UTF8.encode(name);
   const d = String.UTF8.encode(data);
   return host_event_emit(changetype<usize>(n), n.byteLength, changetype<usize>(d), d.byteLength);
+}
+let hasSink: bool = false;
+let sink: i32 = 0;
+/**
+ * Whether the current call received a sink handle (the envelope's `handles.sink`: a hook point
+ * binding with `handles = ["sink"]`). Valid only during that call.
+ */
+export function hasSinkHandle(): bool {
+  return hasSink;
+}
+/** The current call's sink handle (0 when {@link hasSinkHandle} is false). */
+export function sinkHandle(): i32 {
+  return sink;
+}
+/**
+ * Appends an item through the current call's sink handle (capability `sink`; only kinds the host
+ * approved); returns 0 (staged) or the host's status: -6 (also when the call has no handle), -3, -7.
+ */
+export function sinkAppend(kind: string, data: string): i32 {
+  if (!hasSink) return -6;
+  const k = String.UTF8.encode(kind);
+  const d = String.UTF8.encode(data);
+  return host_sink_append(
+    sink,
+    changetype<usize>(k),
+    k.byteLength,
+    changetype<usize>(d),
+    d.byteLength,
+  );
 }
 /** Ends the call as `trapped` with `message` (always granted). */
 export function panic(message: string): void {
@@ -656,6 +687,23 @@ export function gn_handle_hook(np: usize, nl: usize, pp: usize, pl: usize): i64 
   return result;
 }
 
+/** Sets `sink` when `t` is the JSON text of an integer in i32 range. */
+function readI32(t: string): bool {
+  const neg = t.length > 0 && t.charCodeAt(0) == 0x2d;
+  const start = neg ? 1 : 0;
+  if (t.length == start || t.length - start > 10) return false;
+  let n: i64 = 0;
+  for (let i = start; i < t.length; i++) {
+    const c = t.charCodeAt(i) - 0x30;
+    if (c < 0 || c > 9) return false;
+    n = n * 10 + c;
+  }
+  if (neg) n = -n;
+  if (n < <i64> i32.MIN_VALUE || n > <i64> i32.MAX_VALUE) return false;
+  sink = <i32> n;
+  return true;
+}
+
 function dispatch(np: usize, nl: usize, pp: usize, pl: usize): i64 {
   const b = find(np, nl);
   if (b === null) return pack(0, UNKNOWN_HOOK);
@@ -678,6 +726,9 @@ function dispatch(np: usize, nl: usize, pp: usize, pl: usize): i64 {
   if (value === null) value = Json.null();
   const a = env.get("args");
   const args = a !== null && a.kind == Kind.Array ? a.items : new Array<Json>();
+  const handles = env.get("handles");
+  const h = handles !== null ? handles.get("sink") : null;
+  hasSink = h !== null && h.kind == Kind.Number && readI32(h.str);
   failStatus = 0;
   let w: Writer | null = null;
   if (b.kind == FILTER) {
@@ -710,6 +761,8 @@ function dispatch(np: usize, nl: usize, pp: usize, pl: usize): i64 {
       w.byte(0x7d);
     }
   }
+  hasSink = false;
+  sink = 0;
   if (failStatus != 0) {
     const status = failStatus;
     failStatus = 0;

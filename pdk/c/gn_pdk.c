@@ -17,6 +17,7 @@ GN_IMPORT("gn_state_set") int32_t gn__state_set(const char *k, uint32_t kl, cons
 GN_IMPORT("gn_state_del") int32_t gn__state_del(const char *k, uint32_t kl);
 GN_IMPORT("gn_event_emit") int32_t gn__event_emit(const char *n, uint32_t nl, const char *d, uint32_t dl);
 GN_IMPORT("gn_fuel_remaining") int64_t gn__fuel_remaining(void);
+GN_IMPORT("gn_sink_append") int32_t gn__sink_append(int32_t h, const char *k, uint32_t kl, const char *d, uint32_t dl);
 
 /* ---- libc pieces the compiler may call (lowered to memory.copy/fill) ---- */
 void *memcpy(void *d, const void *s, size_t n) { __builtin_memcpy(d, s, n); return d; }
@@ -473,6 +474,18 @@ int gn_emit(const char *name, const char *data, uint32_t len) {
   return gn__event_emit(name, gn_strlen(name), data, len);
 }
 
+/* The current call's sink handle (set by gn_handle_hook for the handler's run only). */
+static int gn_has_sink;
+static int32_t gn_sink;
+int gn_sink_handle(int32_t *out) {
+  if (gn_has_sink) *out = gn_sink;
+  return gn_has_sink;
+}
+int gn_sink_append(const char *kind, const char *data, uint32_t len) {
+  if (!gn_has_sink) return -6;
+  return gn__sink_append(gn_sink, kind, gn_strlen(kind), data, len);
+}
+
 int gn_contains(const char *hay, uint32_t n, const char *needle) {
   uint32_t m = gn_strlen(needle);
   if (m == 0) return 1;
@@ -532,11 +545,16 @@ int64_t gn_handle_hook(const char *name, uint32_t name_len, const char *payload,
   const gn_json *args = gn_json_get(&env, "args");
   if (!value) value = &NUL;
   if (!args || args->kind != GN_ARRAY) args = &EMPTY;
+  int64_t sink;
+  gn_has_sink = gn_json_int(gn_json_get(gn_json_get(&env, "handles"), "sink"), &sink) &&
+                sink >= INT32_MIN && sink <= INT32_MAX;
+  gn_sink = gn_has_sink ? (int32_t)sink : 0;
 
   gn_answer a = {0, DECISION_CONTINUE, {0, 0, 0, 0}, {0, 0, 0, 0}};
   int status = h->kind == GN_KIND_FILTER ? h->filter(value, args, &a)
              : h->kind == GN_KIND_ACTION ? h->action(args)
              : h->guard(value, args, &a);
+  gn_has_sink = 0;
   json_free(&env);
   int64_t result = pack(0, 0);
   if (status < 0) {

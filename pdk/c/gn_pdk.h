@@ -108,6 +108,13 @@ int gn_state_set(const char *key, const void *value, uint32_t len); /* 0 or a st
 int gn_state_del(const char *key);                                  /* 0 or a status */
 int gn_emit(const char *name, const char *data, uint32_t len);      /* "emit": 0 or a status */
 int64_t gn_fuel_remaining(void);                                    /* "fuel" */
+/* "sink": appends an item (`kind`, `len` bytes of UTF-8 `data`) through the current call's sink
+ * handle (a hook point binding with handles = ["sink"]); 0 staged, -6 denied (also when the call
+ * received no handle), -3 bad kind or data, -7 over quota. */
+int gn_sink_append(const char *kind, const char *data, uint32_t len);
+/* The current call's sink handle (the envelope's "handles"."sink"): 1 and *out, or 0 when the call
+ * has none. Valid only during that call; the PDK forgets it when the handler returns. */
+int gn_sink_handle(int32_t *out);
 /* Always granted: ends the call as `trapped` with `message`. */
 _Noreturn void gn_panic(const char *message);
 

@@ -52,6 +52,7 @@ mod host {
         pub fn gn_state_del(kp: *const u8, kl: usize) -> i32;
         pub fn gn_event_emit(np: *const u8, nl: usize, dp: *const u8, dl: usize) -> i32;
         pub fn gn_fuel_remaining() -> i64;
+        pub fn gn_sink_append(h: i32, kp: *const u8, kl: usize, dp: *const u8, dl: usize) -> i32;
     }
 }
 
@@ -101,6 +102,20 @@ pub fn state_del(key: &str) -> Result<()> {
 /// Appends an event to the host's sink (capability `emit`; only names the host approved).
 pub fn emit(name: &str, data: &str) -> Result<()> {
     check(unsafe { host::gn_event_emit(name.as_ptr(), name.len(), data.as_ptr(), data.len()) }, "emit")
+}
+/// The current call's sink handle (the envelope's `handles.sink`; a hook point binding with
+/// `handles = ["sink"]`), or `None`. Valid only during that call: forgotten when the handler returns.
+pub fn sink_handle() -> Option<i32> {
+    unsafe { SINK }
+}
+/// Appends an item through the current call's sink handle (capability `sink`; only kinds the host
+/// approved). A refusal is an error naming the status: -6 (also when the call has no handle), -3, -7.
+pub fn sink_append(kind: &str, data: &str) -> Result<()> {
+    let status = match sink_handle() {
+        Some(h) => unsafe { host::gn_sink_append(h, kind.as_ptr(), kind.len(), data.as_ptr(), data.len()) },
+        None => -6,
+    };
+    check(status, "sink_append")
 }
 /// Attaches `message` to the call's next negative status (always granted).
 pub fn error_set(message: &str) {
@@ -565,6 +580,7 @@ pub unsafe fn free_bytes(ptr: *mut u8, size: usize) {
 }
 
 static mut PLUGIN: Option<Plugin> = None;
+static mut SINK: Option<i32> = None;
 
 fn pack(ptr: usize, len: i32) -> i64 {
     (((ptr as u64) << 32) | (len as u32 as u64)) as i64
@@ -607,11 +623,13 @@ pub unsafe fn handle(np: *const u8, nl: usize, pp: *const u8, pl: usize, init: i
     let mut kind = None;
     let mut value = Json::Null;
     let mut args = Vec::new();
+    let mut sink = None;
     for (k, v) in envelope {
         match (k.as_str(), v) {
             ("kind", Json::String(s)) => kind = Some(s),
             ("value", v) => value = v,
             ("args", Json::Array(a)) => args = a,
+            ("handles", h) => sink = h.get("sink").and_then(|n| if let Json::Number(n) = n { n.parse().ok() } else { None }),
             _ => {}
         }
     }
@@ -623,6 +641,7 @@ pub unsafe fn handle(np: *const u8, nl: usize, pp: *const u8, pl: usize, init: i
     if kind.as_deref() != Some(want) {
         return fail(status::BAD_PAYLOAD, &format!("The envelope's \"kind\" is not \"{want}\", the kind this hook is registered with"));
     }
+    SINK = sink;
     let answer = match handler {
         Handler::Filter(f) => f(value, &args).map(|v| {
             v.map(|v| {
@@ -654,6 +673,7 @@ pub unsafe fn handle(np: *const u8, nl: usize, pp: *const u8, pl: usize, init: i
             Some(out)
         }),
     };
+    SINK = None;
     match answer {
         Ok(None) => pack(0, 0),
         Ok(Some(text)) => body(text),

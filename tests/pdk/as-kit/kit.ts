@@ -3,8 +3,8 @@
 // Built by (in this folder; asconfig.json is the PDK's, with `abort` pointed at the PDK from here):
 //   npx -y -p assemblyscript@0.28.20 asc kit.ts -o kit.wasm
 import {
-  action, emit, fail, failBadPayload, filter, fuelRemaining, guard, Json, Kind, Level, log, panic,
-  stateDel, stateGet, stateSet, timeMs, Verdict,
+  action, emit, fail, failBadPayload, filter, fuelRemaining, guard, hasSinkHandle, Json, Kind, Level,
+  log, panic, sinkAppend, sinkHandle, stateDel, stateGet, stateSet, timeMs, Verdict,
 } from "../../../pdk/assemblyscript/index";
 export { gn_alloc, gn_free, gn_handle_hook } from "../../../pdk/assemblyscript/index";
 
@@ -71,6 +71,19 @@ function kThrow(args: Array<Json>): void {
 function kModify(s: Json, args: Array<Json>): Verdict {
   return Verdict.modify(Json.string("safe"), "replaced");
 }
+// Appends the subject's "note" through the call's sink handle; a refusal blocks with
+// "sink status <status>, handle <handle|none>".
+function kSink(s: Json, args: Array<Json>): Verdict {
+  const note = s.get("note");
+  if (note === null || !note.isString()) {
+    failBadPayload("kit.sink: the subject needs a string note");
+    return Verdict.continue();
+  }
+  const status = sinkAppend("note", note.str);
+  if (status == 0) return Verdict.continue();
+  const handle = hasSinkHandle() ? sinkHandle().toString() : "none";
+  return Verdict.block("sink status " + status.toString() + ", handle " + handle);
+}
 
 action("kit.log", kLog);
 filter("kit.time", kTime);
@@ -83,3 +96,4 @@ action("kit.bad", kBad);
 action("kit.panic", kPanic);
 action("kit.throw", kThrow);
 guard("kit.modify", kModify);
+guard("kit.sink", kSink);

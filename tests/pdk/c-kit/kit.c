@@ -60,9 +60,31 @@ static int k_modify(const gn_json *s, const gn_json *args, gn_answer *verdict) {
   return GN_OK;
 }
 
+/* Appends the subject's "note" through the call's sink handle; a refusal blocks with
+ * "sink status <status>, handle <handle|none>". */
+static int k_sink(const gn_json *s, const gn_json *args, gn_answer *verdict) {
+  (void)args;
+  const gn_json *note = gn_json_get(s, "note");
+  if (!note || note->kind != GN_STRING) return gn_bad_payload("kit.sink: the subject needs a string note");
+  int status = gn_sink_append("note", note->text, note->len);
+  if (status == 0) return GN_OK;
+  char reason[64], *p = reason;
+  const char *lead = "sink status ";
+  for (uint32_t i = 0; lead[i]; i++) *p++ = lead[i];
+  p += gn_itoa(status, p);
+  const char *mid = ", handle ";
+  for (uint32_t i = 0; mid[i]; i++) *p++ = mid[i];
+  int32_t h;
+  if (gn_sink_handle(&h)) p += gn_itoa(h, p);
+  else for (const char *n = "none"; *n; n++) *p++ = *n;
+  *p = 0;
+  gn_block(verdict, reason);
+  return GN_OK;
+}
+
 const gn_handler gn_handlers[] = {
   GN_ACTION("kit.log", k_log),     GN_FILTER("kit.time", k_time),   GN_FILTER("kit.fuel", k_fuel),
   GN_ACTION("kit.emit", k_emit),   GN_FILTER("kit.state", k_state), GN_FILTER("kit.echo", k_echo),
   GN_ACTION("kit.fail", k_fail),   GN_ACTION("kit.bad", k_bad),     GN_ACTION("kit.panic", k_panic),
-  GN_GUARD("kit.modify", k_modify), GN_END,
+  GN_GUARD("kit.modify", k_modify), GN_GUARD("kit.sink", k_sink), GN_END,
 };

@@ -49,6 +49,19 @@ fn k_modify(_: Json, _: &[Json]) -> Result<Verdict> {
     Ok(Verdict::Modify(Json::String("safe".into()), Some("replaced".into())))
 }
 
+/// Appends the subject's "note" through the call's sink handle; a refusal blocks with the error
+/// (naming the status) and the handle, or "none".
+fn k_sink(s: Json, _: &[Json]) -> Result<Verdict> {
+    let note = s.get("note").and_then(|n| n.as_str()).ok_or_else(|| Error::BadPayload("kit.sink: the subject needs a string note".into()))?;
+    match gn_pdk::sink_append("note", note) {
+        Ok(()) => Ok(Verdict::Continue),
+        Err(Error::Guest(m) | Error::BadPayload(m)) => {
+            let handle = gn_pdk::sink_handle().map_or("none".to_string(), |h| h.to_string());
+            Ok(Verdict::Block(Some(format!("{m}, handle {handle}"))))
+        }
+    }
+}
+
 gn_pdk::plugin!(Plugin::new()
     .action("kit.log", k_log)
     .filter("kit.time", k_time)
@@ -59,4 +72,5 @@ gn_pdk::plugin!(Plugin::new()
     .action("kit.fail", k_fail)
     .action("kit.bad", k_bad)
     .action("kit.panic", k_panic)
-    .guard("kit.modify", k_modify));
+    .guard("kit.modify", k_modify)
+    .guard("kit.sink", k_sink));
