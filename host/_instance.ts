@@ -78,6 +78,14 @@ export interface Transport {
   answered(): boolean;
   /** Called once when the worker dies on its own (not by `terminate`). */
   onDeath: ((error: HookError) => void) | undefined;
+  /**
+   * Says a call is coming: a parked worker wakes now and spins for it (within
+   * the process-wide spinner budget), so the call does not wait for the
+   * wake-up. Does nothing when the worker is awake or busy.
+   */
+  prewake(): void;
+  /** Test hook: prewakes the worker has served so far. */
+  prewakesServed(): number;
 }
 
 const WORKER_URL = new URL("../workers/plugin_worker.ts", import.meta.url);
@@ -404,6 +412,26 @@ const MAX_WAKE_MS = 1;
 /** Hand-over time added to the host's spin budget, in ms. */
 const SPIN_SLACK_MS = 0.01;
 
+/**
+ * Longest the host spins for the answer of a worker it had to wake, in ms:
+ * past it, it parks (and its own wake-up adds to the worker's).
+ */
+const MAX_WAKE_SPIN_MS = 0.3;
+
+/**
+ * Latency policies, switchable for `bench/patterns.ts` to measure each side
+ * by side (not public): the host's spin for a worker it woke (on), and the
+ * prewake of a chain's next plugin when the chain reaches a plugin (off: it
+ * cost more than it saved on 2 cores, see RATIONALE.md).
+ */
+export const latencyPolicy: { wakeSpin: boolean; chainPrewake: boolean } = {
+  wakeSpin: true,
+  chainPrewake: false,
+};
+
+/** Cores: the host spins for a woken worker only when that worker can have a core of its own. */
+const CORES = typeof navigator === "undefined" ? 1 : navigator.hardwareConcurrency ?? 1;
+
 const encoder = new TextEncoder();
 
 /**
@@ -452,6 +480,12 @@ class WorkerTransport implements Transport {
   #computeMs = 0.005;
   /** Smoothed cost of parking an exchange, in ms (see {@linkcode WorkerTransport.#measureWake}). */
   #wakeMs = 0;
+  /** Smoothed share of the host's spins for a woken worker that caught its answer (0..1). */
+  #wakeSpinHits = 1;
+  /** Spins for a woken worker skipped while they keep missing (probe every 16th). */
+  #wakeSpinSkips = 0;
+  /** A prewake was sent since the last call. */
+  #prewoken = false;
 
   constructor(
     worker: Worker,
@@ -600,17 +634,77 @@ class WorkerTransport implements Transport {
     c[Slot.seq] = this.#seq;
     Atomics.add(spinCounters(), SpinSlot.waiting, 1);
     Atomics.store(c, Slot.state, State.request);
-    if (Atomics.load(c, Slot.workerParked) === 1) Atomics.notify(c, Slot.state);
-    else if (sharedInFlight === 0 && this.#spin(c)) return this.#collect(hook);
+    const prewoken = this.#prewoken;
+    this.#prewoken = false;
+    const parked = Atomics.load(c, Slot.workerParked) === 1;
+    if (parked) Atomics.notify(c, Slot.state);
+    if (parked || prewoken) {
+      if (sharedInFlight === 0) {
+        // Alone: wait for the woken worker's answer by spinning, so the call
+        // pays one wake-up (the worker's), not a second one (the host's own,
+        // out of Atomics.waitAsync). A worker just prewoken gets the same
+        // budget: it runs slower than one that has been spinning.
+        const t0 = performance.now();
+        if (this.#spinForWoken(c)) {
+          if (parked) this.#measureWake(performance.now() - t0 - c[Slot.computeNs] / 1e6);
+          return this.#collect(hook);
+        }
+        return this.#park(hook, parked ? t0 : undefined);
+      }
+    } else if (sharedInFlight === 0 && this.#spin(c)) return this.#collect(hook);
     return this.#park(hook);
   }
 
+  /**
+   * Spins for the answer of a worker just woken, for about what its wake-up
+   * and its work usually take (at most {@linkcode MAX_WAKE_SPIN_MS}): only
+   * with a core to spare (on one core, the spin would delay the very worker
+   * it waits for), and, while such spins keep missing, only every 16th time.
+   */
+  #spinForWoken(c: Int32Array): boolean {
+    if (CORES < 2 || !latencyPolicy.wakeSpin) return false;
+    const probing = this.#wakeSpinHits < 0.5;
+    if (probing && (++this.#wakeSpinSkips & 15) !== 0) return false;
+    const budget = Math.min(
+      MAX_WAKE_SPIN_MS,
+      2 * (this.#wakeMs === 0 ? 0.1 : this.#wakeMs) + 2 * this.#computeMs + SPIN_SLACK_MS,
+    );
+    let until = -1;
+    for (let i = 1; unanswered(Atomics.load(c, Slot.state)); i++) {
+      if ((i & 63) !== 0) continue;
+      const now = performance.now();
+      if (until < 0) until = now + budget;
+      else if (now >= until) {
+        this.#wakeSpinHits *= 0.8;
+        return false;
+      }
+    }
+    this.#wakeSpinHits = this.#wakeSpinHits * 0.8 + 0.2;
+    return true;
+  }
+
+  prewakesServed(): number {
+    return this.#ctrl === undefined ? 0 : Atomics.load(this.#ctrl, Slot.prewakes);
+  }
+
+  prewake(): void {
+    const c = this.#ctrl;
+    if (
+      c === undefined || this.#pending !== undefined || this.#dead !== undefined ||
+      Atomics.load(c, Slot.workerParked) !== 1 || Atomics.load(c, Slot.state) !== State.idle ||
+      Atomics.load(c, Slot.prewake) === 1
+    ) return;
+    Atomics.store(c, Slot.prewake, 1);
+    Atomics.notify(c, Slot.state);
+    this.#prewoken = true;
+  }
+
   /** Waits for the answer with `Atomics.waitAsync` (the event loop runs on), then collects it. */
-  async #park(hook: string): Promise<CallOutcome> {
+  async #park(hook: string, started?: number): Promise<CallOutcome> {
     const c = this.#ctrl!;
     this.#pending = PARKED;
     // A call parked alone measures the wake-up; others also measure queueing.
-    const t0 = sharedInFlight === 0 ? performance.now() : -1;
+    const t0 = sharedInFlight === 0 ? started ?? performance.now() : -1;
     sharedInFlight++;
     try {
       for (let s = Atomics.load(c, Slot.state); unanswered(s); s = Atomics.load(c, Slot.state)) {

@@ -9,10 +9,17 @@
 
 import { HookError } from "../abi/errors.ts";
 import type { Guest } from "./guest.ts";
+import { LearnedGap } from "./_gap.ts";
 import { FUEL_BYTE, HEADER_BYTES, Result, Slot, SpinSlot, State } from "./channel_layout.ts";
 
 /** Longest a worker spins waiting for the next request, in ms. */
 const MAX_SPIN_MS = 0.5;
+
+/** Longest a prewoken worker spins for the call it was told is coming, in ms. */
+const PREWAKE_SPIN_MS = 1;
+
+/** A prewoken worker's spin before the host has measured a wake-up, in ms. */
+const PREWAKE_DEFAULT_MS = 0.1;
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -27,7 +34,7 @@ export class ChannelServer {
   readonly #messages: () => number;
   readonly #post: (m: unknown, transfer?: Transferable[]) => void;
   /** Smoothed gap between an answer and the next request, in ms. */
-  #gap = 0.05;
+  readonly #gap = new LearnedGap();
   /** When the last sampled call was answered. */
   #answeredAt = 0;
   /** The next pick-up closes a gap sample. */
@@ -74,8 +81,42 @@ export class ChannelServer {
       if (s === State.closed) return;
       if (this.#spinFor(s)) continue;
       Atomics.store(c, Slot.workerParked, 1);
-      Atomics.wait(c, Slot.state, s);
+      if (Atomics.load(c, Slot.prewake) === 0) Atomics.wait(c, Slot.state, s);
       Atomics.store(c, Slot.workerParked, 0);
+      if (Atomics.exchange(c, Slot.prewake, 0) === 1) {
+        Atomics.add(c, Slot.prewakes, 1);
+        this.#spinPrewoken();
+      }
+    }
+  }
+
+  /**
+   * The host said a call is coming (a prewake): spin for it as long as a
+   * wake-up costs (what the host measured; the 2-competitive rule: parking
+   * again and being woken by the call would cost that much), at most
+   * {@linkcode PREWAKE_SPIN_MS}, when a spinner slot is free and no other
+   * worker's request waits for a core; then park again.
+   */
+  #spinPrewoken(): void {
+    const sp = this.#spin;
+    if (Atomics.load(sp, SpinSlot.waiting) > 0) return;
+    if (Atomics.add(sp, SpinSlot.spinning, 1) >= Atomics.load(sp, SpinSlot.limit)) {
+      Atomics.sub(sp, SpinSlot.spinning, 1);
+      return;
+    }
+    try {
+      const c = this.#ctrl;
+      const wakeMs = c[Slot.wakeNs] / 1e6;
+      const budget = Math.min(PREWAKE_SPIN_MS, wakeMs > 0 ? wakeMs : PREWAKE_DEFAULT_MS);
+      let until = -1;
+      for (let i = 1; Atomics.load(c, Slot.state) === State.idle; i++) {
+        if ((i & 63) !== 0) continue;
+        const now = performance.now();
+        if (until < 0) until = now + budget;
+        else if (now >= until) return;
+      }
+    } finally {
+      Atomics.sub(sp, SpinSlot.spinning, 1);
     }
   }
 
@@ -87,7 +128,8 @@ export class ChannelServer {
    */
   #spinFor(s: number): boolean {
     if (s !== State.response && s !== State.idle) return false;
-    if (this.#gap > MAX_SPIN_MS) return false;
+    const gap = this.#gap.ms;
+    if (gap > MAX_SPIN_MS) return false;
     // A probe spins for twice the usual gap only: on a shared core it stalls
     // the host for its whole length.
     const probing = this.#hitRate < 0.5;
@@ -95,7 +137,7 @@ export class ChannelServer {
     // Spin for twice the usual gap, or as long as a wake-up would cost.
     const budget = Math.min(
       MAX_SPIN_MS,
-      probing ? 2 * this.#gap : Math.max(2 * this.#gap, this.#ctrl[Slot.wakeNs] / 1e6),
+      probing ? 2 * gap : Math.max(2 * gap, this.#ctrl[Slot.wakeNs] / 1e6),
     );
     const sp = this.#spin;
     if (Atomics.load(sp, SpinSlot.waiting) > 0) return false; // another worker needs a core
@@ -191,7 +233,7 @@ export class ChannelServer {
     const sampled = (++this.#calls & 3) === 0;
     const t0 = sampled || this.#gapOpen ? performance.now() : 0;
     if (this.#gapOpen) {
-      this.#gap = this.#gap * 0.7 + Math.min(t0 - this.#answeredAt, 10) * 0.3;
+      this.#gap.observe(t0 - this.#answeredAt);
       this.#gapOpen = false;
     }
     const hook = this.#hookName(region, nameLen);
