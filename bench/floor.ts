@@ -27,7 +27,7 @@ interface Run {
 async function measure(workers: number, spin: number, ms: number): Promise<Run[]> {
   const ws: Worker[] = [];
   const chans = Array.from({ length: workers }, () => {
-    const channel = new SharedArrayBuffer(16);
+    const channel = new SharedArrayBuffer(32);
     const w = new Worker(WORKER, { type: "module", deno: { permissions: "none" } });
     w.postMessage({ channel, spin });
     ws.push(w);
@@ -125,6 +125,121 @@ export function floorLines(floor: Record<string, FloorCase>): string[] {
       c.p99.toFixed(0)
     } µs  ${c.ratio.toFixed(2)}× one worker`
   );
+}
+
+// ---------------------------------------------------------------------------
+// Call patterns: chains and gaps, on bare channels
+
+/** A bare channel's worker, started with a spin budget in polls. */
+interface BareWorker {
+  c: Int32Array;
+  w: Worker;
+}
+
+function startBare(spin: number, prewakeSpin = 0): BareWorker {
+  const channel = new SharedArrayBuffer(32);
+  const w = new Worker(WORKER, { type: "module", deno: { permissions: "none" } });
+  w.postMessage({ channel, spin, prewakeSpin });
+  return { c: new Int32Array(channel), w };
+}
+
+function stopBare(ws: BareWorker[]): void {
+  for (const { c, w } of ws) {
+    Atomics.store(c, 0, 3);
+    Atomics.notify(c, 0);
+    w.terminate();
+  }
+}
+
+/** One bare exchange: spins up to `hostSpinMs` when the worker is awake, else parks (`waitAsync`). */
+async function bareCall(c: Int32Array, hostSpinMs: number): Promise<void> {
+  Atomics.store(c, 0, 1);
+  if (Atomics.load(c, 2) === 1) Atomics.notify(c, 0);
+  else if (hostSpinMs > 0) {
+    const until = performance.now() + hostSpinMs;
+    while (Atomics.load(c, 0) === 1 && performance.now() < until) { /* spin */ }
+  }
+  while (Atomics.load(c, 0) === 1) {
+    Atomics.store(c, 3, 1);
+    const r = Atomics.waitAsync(c, 0, 1);
+    if (r.async) await r.value;
+    Atomics.store(c, 3, 0);
+  }
+  Atomics.store(c, 0, 0);
+}
+
+/**
+ * Waits `ms` between calls the way an application does: a busy host below
+ * 1 ms (it is doing its own work), an idle event loop (`setTimeout`) from 1 ms.
+ *
+ * @param ms The gap, in ms; `0` returns at once.
+ */
+export async function gap(ms: number): Promise<void> {
+  if (ms <= 0) return;
+  if (ms < 1) {
+    const t = performance.now();
+    while (performance.now() - t < ms) { /* the application's own work */ }
+    return;
+  }
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+/** Policies of the bare chain floor. */
+export const BARE_POLICIES = ["park", "spin", "prewake"] as const;
+
+/** A bare-channel chain policy: park after each answer, spin, or park and be prewoken by the chain. */
+export type BarePolicy = typeof BARE_POLICIES[number];
+
+/**
+ * The bare-channel floor of one call pattern: a chain of `n` bare workers
+ * called one after the other (no host code, no JSON, no guest), `gapMs`
+ * between chains, under one policy: `park` (every worker parks after its
+ * answer: each call is a wake-up, what a parked worker's wake-up costs on
+ * this machine), `spin` (every worker spins up to ~0.2 ms after an answer,
+ * the host up to 0.05 ms), `prewake` (workers park; each chain first wakes
+ * them all, and a prewoken worker spins for its request).
+ *
+ * @param n Workers in the chain.
+ * @param policy The policy.
+ * @param gapMs The gap between chains, in ms.
+ * @param calls Chains to time (bounded by `maxMs`).
+ * @param maxMs Longest the case may run, in ms.
+ * @returns The median time of one chain, in µs.
+ */
+export async function bareChain(
+  n: number,
+  policy: BarePolicy,
+  gapMs: number,
+  calls: number,
+  maxMs = 1500,
+): Promise<number> {
+  const ws = Array.from(
+    { length: n },
+    () => startBare(policy === "spin" ? 100_000 : 0, policy === "prewake" ? 100_000 : 0),
+  );
+  try {
+    await new Promise((r) => setTimeout(r, 100));
+    for (const w of ws) await bareCall(w.c, 0); // every worker has started
+    const samples: number[] = [];
+    const end = performance.now() + maxMs;
+    for (let i = 0; i < calls && (i < 5 || performance.now() < end); i++) {
+      await gap(gapMs);
+      const t = performance.now();
+      if (policy === "prewake") {
+        for (const { c } of ws) {
+          if (Atomics.load(c, 2) === 1) {
+            Atomics.store(c, 4, 1);
+            Atomics.notify(c, 0);
+          }
+        }
+      }
+      for (const { c } of ws) await bareCall(c, policy === "park" ? 0 : 0.05);
+      samples.push((performance.now() - t) * 1000);
+    }
+    return median(samples);
+  } finally {
+    stopBare(ws);
+  }
 }
 
 if (import.meta.main) {

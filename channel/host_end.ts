@@ -48,6 +48,14 @@ export interface Transport {
   answered(): boolean;
   /** Called once when the worker dies on its own (not by `terminate`). */
   onDeath: ((error: HookError) => void) | undefined;
+  /**
+   * Says a call is coming: a parked worker wakes now and spins for it (within
+   * the process-wide spinner budget), so the call does not wait for the
+   * wake-up. Does nothing when the worker is awake or busy.
+   */
+  prewake(): void;
+  /** Test hook: prewakes the worker has served so far. */
+  prewakesServed(): number;
 }
 
 type Pending = {
@@ -266,6 +274,22 @@ export class WorkerTransport implements Transport {
     Atomics.store(c, Slot.state, State.request);
     if (this.#hostSpin!.spin()) return this.#collect(hook);
     return this.#park(hook);
+  }
+
+  prewakesServed(): number {
+    return this.#ctrl === undefined ? 0 : Atomics.load(this.#ctrl, Slot.prewakes);
+  }
+
+  prewake(): void {
+    const c = this.#ctrl;
+    if (
+      c === undefined || this.#pending !== undefined || this.#dead !== undefined ||
+      Atomics.load(c, Slot.workerParked) !== 1 || Atomics.load(c, Slot.state) !== State.idle ||
+      Atomics.load(c, Slot.prewake) === 1
+    ) return;
+    Atomics.store(c, Slot.prewake, 1);
+    Atomics.notify(c, Slot.state);
+    this.#hostSpin!.prewoke();
   }
 
   /** Waits for the answer with `Atomics.waitAsync` (the event loop runs on), then collects it. */

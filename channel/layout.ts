@@ -47,6 +47,15 @@ export const Slot = {
    * the host drops a message whose tag is not its current call's.
    */
   seq: 11,
+  /**
+   * Set to 1 by the host (then notified) to say a call is coming: a parked
+   * worker wakes and spins for it, within the spinner budget, so the call
+   * does not pay the wake-up (`PluginHost.prepare`, chains). Slots 12 and 13
+   * hold the fuel figure.
+   */
+  prewake: 14,
+  /** Prewakes the worker has served (woken by one, whether or not it then spun). */
+  prewakes: 15,
 } as const;
 
 /** Byte offset of the i64 fuel used by the last call. */

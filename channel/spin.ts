@@ -9,6 +9,7 @@
  */
 
 import { Slot, SpinSlot, State } from "./layout.ts";
+import { LearnedGap } from "./_gap.ts";
 
 /** Longest a worker spins waiting for the next request, in ms. */
 const MAX_SPIN_MS = 0.5;
@@ -21,6 +22,32 @@ const MAX_WAKE_MS = 1;
 
 /** Hand-over time added to the host's spin budget, in ms. */
 const SPIN_SLACK_MS = 0.01;
+
+/**
+ * Longest the host spins for the answer of a worker it had to wake, in ms:
+ * past it, it parks (and its own wake-up adds to the worker's).
+ */
+const MAX_WAKE_SPIN_MS = 0.3;
+
+/** Longest a prewoken worker spins for the call it was told is coming, in ms. */
+const PREWAKE_SPIN_MS = 1;
+
+/** A prewoken worker's spin before the host has measured a wake-up, in ms. */
+const PREWAKE_DEFAULT_MS = 0.1;
+
+/**
+ * Latency policies, switchable for `bench/patterns.ts` to measure each side
+ * by side (not public): the host's spin for a worker it woke (on), and the
+ * prewake of a chain's next plugin when the chain reaches a plugin (off: it
+ * cost more than it saved on 2 cores, see RATIONALE.md).
+ */
+export const latencyPolicy: { wakeSpin: boolean; chainPrewake: boolean } = {
+  wakeSpin: true,
+  chainPrewake: false,
+};
+
+/** Cores: the host spins for a woken worker only when that worker can have a core of its own. */
+const CORES = typeof navigator === "undefined" ? 1 : navigator.hardwareConcurrency ?? 1;
 
 let spinShared: SharedArrayBuffer | undefined;
 let spinView: Int32Array | undefined;
@@ -82,6 +109,14 @@ export class HostSpin {
   #computeMs = 0.005;
   /** Smoothed cost of parking an exchange, in ms (see {@linkcode HostSpin.measureWake}). */
   #wakeMs = 0;
+  /** Smoothed share of the host's spins for a woken worker that caught its answer (0..1). */
+  #wakeSpinHits = 1;
+  /** Spins for a woken worker skipped while they keep missing (probe every 16th). */
+  #wakeSpinSkips = 0;
+  /** When the host woke the worker for the call that is about to park, or `-1`. */
+  #wokeAt = -1;
+  /** A prewake was sent since the last call. */
+  #prewoken = false;
   readonly #ctrl: Int32Array;
 
   /** @param ctrl The channel's header slots. */
@@ -100,8 +135,23 @@ export class HostSpin {
    */
   spin(): boolean {
     const c = this.#ctrl;
-    if (Atomics.load(c, Slot.workerParked) === 1) {
-      Atomics.notify(c, Slot.state);
+    this.#wokeAt = -1;
+    const prewoken = this.#prewoken;
+    this.#prewoken = false;
+    const parked = Atomics.load(c, Slot.workerParked) === 1;
+    if (parked) Atomics.notify(c, Slot.state);
+    if (parked || prewoken) {
+      if (sharedInFlight !== 0) return false;
+      // Alone: wait for the woken worker's answer by spinning, so the call
+      // pays one wake-up (the worker's), not a second one (the host's own,
+      // out of Atomics.waitAsync). A worker just prewoken gets the same
+      // budget: it runs slower than one that has been spinning.
+      const t0 = performance.now();
+      if (this.#spinForWoken(c)) {
+        if (parked) this.measureWake(performance.now() - t0 - c[Slot.computeNs] / 1e6);
+        return true;
+      }
+      if (parked) this.#wokeAt = t0;
       return false;
     }
     if (sharedInFlight !== 0) return false;
@@ -117,14 +167,48 @@ export class HostSpin {
     return true;
   }
 
+  /** A prewake was sent: the next call's worker is treated as one the host woke. */
+  prewoke(): void {
+    this.#prewoken = true;
+  }
+
+  /**
+   * Spins for the answer of a worker just woken, for about what its wake-up
+   * and its work usually take (at most {@linkcode MAX_WAKE_SPIN_MS}): only
+   * with a core to spare (on one core, the spin would delay the very worker
+   * it waits for), and, while such spins keep missing, only every 16th time.
+   */
+  #spinForWoken(c: Int32Array): boolean {
+    if (CORES < 2 || !latencyPolicy.wakeSpin) return false;
+    const probing = this.#wakeSpinHits < 0.5;
+    if (probing && (++this.#wakeSpinSkips & 15) !== 0) return false;
+    const budget = Math.min(
+      MAX_WAKE_SPIN_MS,
+      2 * (this.#wakeMs === 0 ? 0.1 : this.#wakeMs) + 2 * this.#computeMs + SPIN_SLACK_MS,
+    );
+    let until = -1;
+    for (let i = 1; unanswered(Atomics.load(c, Slot.state)); i++) {
+      if ((i & 63) !== 0) continue;
+      const now = performance.now();
+      if (until < 0) until = now + budget;
+      else if (now >= until) {
+        this.#wakeSpinHits *= 0.8;
+        return false;
+      }
+    }
+    this.#wakeSpinHits = this.#wakeSpinHits * 0.8 + 0.2;
+    return true;
+  }
+
   /**
    * Marks the start of a parked wait.
    *
    * @returns The start time when this call parks alone (it measures the
-   *   wake-up; others also measure queueing), else `-1`.
+   *   wake-up, from when the host woke the worker if it did; others also
+   *   measure queueing), else `-1`.
    */
   parked(): number {
-    const t0 = sharedInFlight === 0 ? performance.now() : -1;
+    const t0 = sharedInFlight === 0 ? (this.#wokeAt >= 0 ? this.#wokeAt : performance.now()) : -1;
     sharedInFlight++;
     return t0;
   }
@@ -169,7 +253,7 @@ export class WorkerSpin {
   readonly #ctrl: Int32Array;
   readonly #spin: Int32Array;
   /** Smoothed gap between an answer and the next request, in ms. */
-  #gap = 0.05;
+  readonly #gap = new LearnedGap();
   /** When the last sampled call was answered. */
   #answeredAt = 0;
   /** The next pick-up closes a gap sample. */
@@ -201,7 +285,7 @@ export class WorkerSpin {
     const sampled = (++this.#calls & 3) === 0;
     const t0 = sampled || this.#gapOpen ? performance.now() : 0;
     if (this.#gapOpen) {
-      this.#gap = this.#gap * 0.7 + Math.min(t0 - this.#answeredAt, 10) * 0.3;
+      this.#gap.observe(t0 - this.#answeredAt);
       this.#gapOpen = false;
     }
     return sampled ? t0 : 0;
@@ -231,7 +315,8 @@ export class WorkerSpin {
    */
   spinFor(s: number): boolean {
     if (s !== State.response && s !== State.idle) return false;
-    if (this.#gap > MAX_SPIN_MS) return false;
+    const gap = this.#gap.ms;
+    if (gap > MAX_SPIN_MS) return false;
     // A probe spins for twice the usual gap only: on a shared core it stalls
     // the host for its whole length.
     const probing = this.#hitRate < 0.5;
@@ -239,7 +324,7 @@ export class WorkerSpin {
     // Spin for twice the usual gap, or as long as a wake-up would cost.
     const budget = Math.min(
       MAX_SPIN_MS,
-      probing ? 2 * this.#gap : Math.max(2 * this.#gap, this.#ctrl[Slot.wakeNs] / 1e6),
+      probing ? 2 * gap : Math.max(2 * gap, this.#ctrl[Slot.wakeNs] / 1e6),
     );
     const sp = this.#spin;
     if (Atomics.load(sp, SpinSlot.waiting) > 0) return false; // another worker needs a core
@@ -270,6 +355,55 @@ export class WorkerSpin {
       }
       this.#hitRate = this.#hitRate * 0.8 + 0.2;
       return true;
+    } finally {
+      Atomics.sub(sp, SpinSlot.spinning, 1);
+    }
+  }
+
+  /**
+   * Waits while the state is `s`: spins when that pays ({@linkcode WorkerSpin.spinFor}),
+   * else parks on `Atomics.wait` (unless a prewake is pending); a prewake
+   * then spins for the call the host said is coming.
+   *
+   * @param s The state seen.
+   */
+  wait(s: number): void {
+    if (this.spinFor(s)) return;
+    const c = this.#ctrl;
+    Atomics.store(c, Slot.workerParked, 1);
+    if (Atomics.load(c, Slot.prewake) === 0) Atomics.wait(c, Slot.state, s);
+    Atomics.store(c, Slot.workerParked, 0);
+    if (Atomics.exchange(c, Slot.prewake, 0) === 1) {
+      Atomics.add(c, Slot.prewakes, 1);
+      this.#spinPrewoken();
+    }
+  }
+
+  /**
+   * The host said a call is coming (a prewake): spin for it as long as a
+   * wake-up costs (what the host measured; the 2-competitive rule: parking
+   * again and being woken by the call would cost that much), at most
+   * {@linkcode PREWAKE_SPIN_MS}, when a spinner slot is free and no other
+   * worker's request waits for a core; then park again.
+   */
+  #spinPrewoken(): void {
+    const sp = this.#spin;
+    if (Atomics.load(sp, SpinSlot.waiting) > 0) return;
+    if (Atomics.add(sp, SpinSlot.spinning, 1) >= Atomics.load(sp, SpinSlot.limit)) {
+      Atomics.sub(sp, SpinSlot.spinning, 1);
+      return;
+    }
+    try {
+      const c = this.#ctrl;
+      const wakeMs = c[Slot.wakeNs] / 1e6;
+      const budget = Math.min(PREWAKE_SPIN_MS, wakeMs > 0 ? wakeMs : PREWAKE_DEFAULT_MS);
+      let until = -1;
+      for (let i = 1; Atomics.load(c, Slot.state) === State.idle; i++) {
+        if ((i & 63) !== 0) continue;
+        const now = performance.now();
+        if (until < 0) until = now + budget;
+        else if (now >= until) return;
+      }
     } finally {
       Atomics.sub(sp, SpinSlot.spinning, 1);
     }

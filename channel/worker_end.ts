@@ -86,10 +86,7 @@ export class ChannelServer {
         return;
       }
       if (s === State.closed) return;
-      if (this.#spin.spinFor(s)) continue;
-      Atomics.store(c, Slot.workerParked, 1);
-      Atomics.wait(c, Slot.state, s);
-      Atomics.store(c, Slot.workerParked, 0);
+      this.#spin.wait(s);
     }
   }
 

@@ -27,6 +27,9 @@ export type { PluginOptions };
 /** Test hook: `plugin[CRASH_FOR_TESTS]()` makes its first live worker crash. */
 export const CRASH_FOR_TESTS: unique symbol = Symbol("gn.crashForTests");
 
+/** Test hook: `plugin[PREWAKES_FOR_TESTS]()` counts the prewakes its live workers served. */
+export const PREWAKES_FOR_TESTS: unique symbol = Symbol("gn.prewakesForTests");
+
 /** Codes that mean the instance itself failed (counted towards quarantine, instance replaced or recycled). */
 const INSTANCE_FAILURES: ReadonlySet<HookErrorCode> = new Set([
   "trapped",
@@ -236,6 +239,13 @@ export class Plugin implements PluginHandle {
     this.#slots.find((s) => s.transport !== undefined)?.transport?.crash();
   }
 
+  /** Test hook: prewakes served by the live workers. */
+  [PREWAKES_FOR_TESTS](): number {
+    let n = 0;
+    for (const s of this.#slots) n += s.transport?.prewakesServed() ?? 0;
+    return n;
+  }
+
   /** Whether the plugin is quarantined. */
   get quarantined(): boolean {
     return this.#quarantine !== undefined;
@@ -255,6 +265,19 @@ export class Plugin implements PluginHandle {
    */
   async prewarm(): Promise<void> {
     await Promise.all(this.#slots.map((s) => this.#ensure(s).catch(() => {})));
+  }
+
+  /**
+   * Says a call is coming: the worker of the instance the next call will take
+   * wakes now, if it is parked, and spins for the call (within the
+   * process-wide spinner budget), so that call does not wait for the wake-up.
+   * Does nothing when the plugin is closed, quarantined or busy.
+   */
+  prewake(): void {
+    if (this.#closed !== undefined || this.#quarantine !== undefined || this.#queue.size > 0) {
+      return;
+    }
+    this.#idleSlot()?.transport?.prewake();
   }
 
   /**
