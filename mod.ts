@@ -54,11 +54,17 @@ export {
   HOST_CEILINGS,
   manifestJsonSchema,
   parseManifest,
-} from "./host/manifest.ts";
-export type { HookBinding, LimitRequest, Manifest, PluginLimits } from "./host/manifest.ts";
+} from "./host/manifest/mod.ts";
+export type {
+  HookBinding,
+  LimitName,
+  LimitRequest,
+  Manifest,
+  PluginLimits,
+} from "./host/manifest/mod.ts";
 export type { PluginHandle, PluginStats } from "./host/plugin.ts";
-export type { IsolationInfo } from "./host/_instance.ts";
-export type { IsolationReport, ProbeOutcome } from "./workers/protocol.ts";
+export type { IsolationInfo } from "./host/_worker_boot.ts";
+export type { IsolationReport, ProbeOutcome } from "./channel/protocol.ts";
 export type { LogEntry, PluginEvent } from "./host/_services.ts";
 export { DEFAULT_STATE_QUOTAS, MemoryStateStore } from "./host/state.ts";
 export {

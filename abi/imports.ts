@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { FuncType, ValType } from "./_wasm_reader.ts";
+import type { FuncType, ValType } from "../wasm/reader.ts";
 
 /**
  * Every capability token a manifest can declare (docs/abi.md#host-imports), in table order.
@@ -31,10 +31,27 @@ export const CAPABILITIES: readonly ["log", "clock", "state", "emit", "fuel", "s
 /** One of {@linkcode CAPABILITIES}. */
 export type Capability = typeof CAPABILITIES[number];
 
+/**
+ * The name of every host import: the worker's implementation table is keyed
+ * by it, so an import in {@linkcode HOST_IMPORTS} without an implementation
+ * is a type error.
+ */
+export type HostImportName =
+  | "gn_panic"
+  | "gn_error_set"
+  | "gn_log"
+  | "gn_time_ms"
+  | "gn_state_get"
+  | "gn_state_set"
+  | "gn_state_del"
+  | "gn_event_emit"
+  | "gn_fuel_remaining"
+  | "gn_sink_append";
+
 /** One host import: its name in module `"env"`, signature and granting token. */
 export interface HostImportSpec {
   /** The import name in module `"env"`. */
-  name: string;
+  name: HostImportName;
   /** The exact signature. */
   type: FuncType;
   /** The token that grants it; `null` for the always-granted imports. */
@@ -43,7 +60,7 @@ export interface HostImportSpec {
 
 const sig = (params: ValType[], results: ValType[] = []): FuncType => ({ params, results });
 
-/** The host import table, docs/abi.md#host-imports. */
+/** The host import table, docs/abi.md#host-imports: one row per {@linkcode HostImportName}. */
 export const HOST_IMPORTS: readonly HostImportSpec[] = [
   { name: "gn_panic", type: sig(["i32", "i32"]), token: null },
   { name: "gn_error_set", type: sig(["i32", "i32"]), token: null },
@@ -77,3 +94,28 @@ export const ABI_VERSION_EXPORT: { name: string; type: FuncType } = {
   name: "gn_abi_version",
   type: sig([], ["i32"]),
 };
+
+/**
+ * Names of the exports the fuel meter adds to a module (`meter/`) and the
+ * worker calls: the counter's getter and setter, and the start function the
+ * meter moved out of the start section.
+ */
+export const FUEL_EXPORTS: {
+  readonly get: "__gn_fuel_get";
+  readonly set: "__gn_fuel_set";
+  readonly start: "__gn_start";
+} = Object.freeze({
+  get: "__gn_fuel_get",
+  set: "__gn_fuel_set",
+  start: "__gn_start",
+});
+
+/**
+ * The import the fuel meter adds to a module metered with refuel
+ * (`() -> i64`, the next slice of fuel) and the worker provides.
+ */
+export const REFUEL_NAMES: { readonly module: "__gn_meter"; readonly name: "__gn_refuel" } = Object
+  .freeze({ module: "__gn_meter", name: "__gn_refuel" });
+
+/** The prefix reserved for what the host adds to a module: a module using it is refused. */
+export const RESERVED_PREFIX = "__gn_";

@@ -9,24 +9,27 @@
 import { HookError } from "./errors.ts";
 import {
   formatFuncType,
-  type ModuleInfo,
-  readModuleInfo,
+  type ImportEntry,
   sameFuncType,
+  WasmFeatureError,
   WasmFormatError,
-} from "./_wasm_reader.ts";
+  WasmReservedNameError,
+  WasmUnknownError,
+} from "../wasm/reader.ts";
+import { bodyOf, type ParsedModule, parseModule } from "../wasm/module.ts";
 import {
   ABI_VERSION_EXPORT,
   type Capability,
   HOST_IMPORT_MODULE,
   HOST_IMPORTS,
+  type HostImportSpec,
   REQUIRED_EXPORTS,
+  RESERVED_PREFIX,
 } from "./imports.ts";
 import { WASI_IMPORTS, WASI_MODULE } from "./wasi.ts";
 
 /** What {@linkcode checkModule} found out. */
 export interface ModuleReport {
-  /** The parsed sections. */
-  info: ModuleInfo;
   /** The names of the `env` imports the module uses. */
   imports: string[];
   /** The names of the `wasi_snapshot_preview1` imports the module uses (capability `wasi`). */
@@ -49,29 +52,56 @@ export interface CheckModuleOptions {
 }
 
 /**
- * Checks module bytes before instantiation: well-formed, the required exports
- * with their exact signatures, `gn_abi_version` (when constant), and every
- * import covered by the granted tokens with the exact signature.
+ * Reads a plugin's module with the one reader (`wasm/module.ts`), names the
+ * host reserves refused, for {@linkcode checkModule} and the meter.
  *
  * @param bytes The module bytes.
+ * @param plugin The plugin name, for errors; absent for a module of no plugin yet.
+ * @returns The parsed module.
+ * @throws {HookError} `invalid_module` (malformed or unknown bytes, a
+ *   reserved name) or `unsupported_feature`, naming the plugin.
+ */
+export function readModule(bytes: Uint8Array, plugin?: string): ParsedModule {
+  try {
+    return parseModule(bytes, { reservedPrefix: RESERVED_PREFIX });
+  } catch (cause) {
+    const action = plugin === undefined ? "Cannot read module" : `Cannot load plugin "${plugin}"`;
+    if (cause instanceof WasmFormatError) {
+      throw new HookError(
+        "invalid_module",
+        `${action}: not a valid WebAssembly module: ${cause.message}`,
+        { plugin, cause },
+      );
+    }
+    if (cause instanceof WasmFeatureError) {
+      throw new HookError(
+        "unsupported_feature",
+        `${action}: ${cause.message}; build the module without ${cause.feature} ` +
+          `(docs/abi.md#limits lists what is accepted)`,
+        { plugin, cause },
+      );
+    }
+    if (cause instanceof WasmUnknownError || cause instanceof WasmReservedNameError) {
+      throw new HookError("invalid_module", `${action}: ${cause.message}`, { plugin, cause });
+    }
+    throw cause;
+  }
+}
+
+/**
+ * Checks a module before instantiation, from what the one module reader
+ * (`wasm/module.ts`) read: the required exports with their exact
+ * signatures, `gn_abi_version` (when constant), and every import covered by
+ * the granted tokens with the exact signature.
+ *
+ * @param info The parsed module.
  * @param options The plugin name and its granted tokens.
- * @returns What was read.
- * @throws {HookError} `invalid_module`, `missing_export`, `abi_version` or
+ * @returns The imports and ABI version found.
+ * @throws {HookError} `missing_export`, `abi_version` or
  *   `capability_denied`, naming the plugin and the export or import.
  */
-export function checkModule(bytes: Uint8Array, options: CheckModuleOptions): ModuleReport {
+export function checkModule(info: ParsedModule, options: CheckModuleOptions): ModuleReport {
   const { plugin, granted } = options;
-  let info: ModuleInfo;
-  try {
-    info = readModuleInfo(bytes);
-  } catch (cause) {
-    if (!(cause instanceof WasmFormatError)) throw cause;
-    throw new HookError(
-      "invalid_module",
-      `Cannot load plugin "${plugin}": not a valid WebAssembly module: ${cause.message}`,
-      { plugin, cause },
-    );
-  }
   const exports = new Map(info.exports.map((e) => [e.name, e]));
   for (const req of REQUIRED_EXPORTS) {
     const e = exports.get(req.name);
@@ -119,12 +149,12 @@ export function checkModule(bytes: Uint8Array, options: CheckModuleOptions): Mod
         { plugin },
       );
     }
-    abiVersion = constantI32Body(info.codeBodies[v.index - info.importedFuncs]);
+    abiVersion = constantI32Body(bodyOf(info, v.index));
     if (abiVersion !== undefined) assertAbiVersion(abiVersion, plugin);
   }
   const imports: string[] = [];
   const wasiImports: string[] = [];
-  const specs = new Map(HOST_IMPORTS.map((s) => [s.name, s]));
+  const specs = new Map<string, HostImportSpec>(HOST_IMPORTS.map((s) => [s.name, s]));
   for (const imp of info.imports) {
     const where = `"${imp.module}"."${imp.name}"`;
     if (imp.module === WASI_MODULE && granted.has("wasi")) {
@@ -177,14 +207,14 @@ export function checkModule(bytes: Uint8Array, options: CheckModuleOptions): Mod
     }
     imports.push(imp.name);
   }
-  return { info, imports, wasiImports, abiVersion, hasAbiVersionExport: v !== undefined };
+  return { imports, wasiImports, abiVersion, hasAbiVersionExport: v !== undefined };
 }
 
 const WASI_SPECS = new Map(WASI_IMPORTS.map((s) => [s.name, s]));
 
 /** Checks one `wasi_snapshot_preview1` import of a plugin granted `wasi`; returns its name. */
 function checkWasiImport(
-  imp: ModuleInfo["imports"][number],
+  imp: ImportEntry,
   where: string,
   plugin: string,
   granted: ReadonlySet<Capability>,

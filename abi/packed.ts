@@ -28,11 +28,13 @@ export interface Packed {
  * ```
  */
 export function unpack(value: bigint): Packed {
-  return {
-    ptr: Number(BigInt.asUintN(32, value >> 32n)),
-    len: Number(BigInt.asIntN(32, value)),
-  };
+  // Split through a DataView: no BigInt arithmetic on the hot path.
+  view.setBigInt64(0, value, true);
+  return { ptr: view.getUint32(4, true), len: view.getInt32(0, true) };
 }
+
+/** Scratch for splitting an i64 into halves. */
+const view = new DataView(new ArrayBuffer(8));
 
 /**
  * Packs a pointer and a signed length into the i64 a guest returns.

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { FuncType, ValType } from "./_wasm_reader.ts";
+import type { FuncType, ValType } from "../wasm/reader.ts";
 import type { Capability } from "./imports.ts";
 
 /** The import module of WASI preview 1. */

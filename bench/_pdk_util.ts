@@ -6,7 +6,7 @@
  * @module
  */
 
-import { readManifest } from "../host/manifest.ts";
+import { readManifest } from "../host/manifest/mod.ts";
 import { Plugin } from "../host/plugin.ts";
 import { defaultServices } from "../host/_services.ts";
 

@@ -32,7 +32,7 @@ import { decodeFilterAnswer, encodeEnvelope } from "../abi/envelope.ts";
 import { PluginHost } from "../host/host.ts";
 import { meter } from "../meter/mod.ts";
 import { Guest } from "../workers/guest.ts";
-import { latencyPolicy } from "../host/_instance.ts";
+import { latencyPolicy } from "../channel/spin.ts";
 import { BARE_POLICIES, bareChain, gap } from "./floor.ts";
 
 const args = Deno.args;

@@ -19,7 +19,7 @@
 
 import { HookError } from "../abi/errors.ts";
 import { PluginHost } from "../host/host.ts";
-import { spinCountsForTests } from "../host/_instance.ts";
+import { spinCountsForTests } from "../channel/spin.ts";
 import { withTempDir, writePlugin } from "../tests/_helpers.ts";
 
 function flag(name: string, fallback: number): number {

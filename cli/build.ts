@@ -7,7 +7,7 @@
 import { dirname, join } from "node:path";
 import { HookError } from "../abi/errors.ts";
 import { watToWasm } from "../fixtures/build.ts";
-import { parseManifest } from "../host/manifest.ts";
+import { parseManifest } from "../host/manifest/mod.ts";
 import { type Command, manifestPath, UsageError } from "./_util.ts";
 import { pinManifest, pinText } from "./pin.ts";
 

@@ -6,7 +6,7 @@
  */
 
 import { HookError } from "../abi/errors.ts";
-import { readManifest } from "../host/manifest.ts";
+import { readManifest } from "../host/manifest/mod.ts";
 import { loadForTest } from "../testing/functional.ts";
 import { type Command, flag, manifestPath, UsageError, workerOptions } from "./_util.ts";
 

@@ -8,8 +8,8 @@
 
 import { HookError } from "../abi/errors.ts";
 import type { HookKind } from "../abi/envelope.ts";
-import { checkModule } from "../abi/module_check.ts";
-import { clampLimits, DEFAULT_MAX_MODULE_BYTES, readManifest } from "../host/manifest.ts";
+import { checkModule, readModule } from "../abi/module_check.ts";
+import { clampLimits, DEFAULT_MAX_MODULE_BYTES, readManifest } from "../host/manifest/mod.ts";
 import { loadForTest } from "../testing/functional.ts";
 import { bytes, type Command, flag, manifestPath, UsageError, workerOptions } from "./_util.ts";
 import { formatSummary, inspectModule } from "./inspect.ts";
@@ -70,7 +70,10 @@ export async function checkPlugin(
     message: s.features === "ok" ? "accepted by the host" : s.features,
   });
   try {
-    checkModule(loaded.bytes, { plugin: m.name, granted: new Set(m.capabilities) });
+    checkModule(readModule(loaded.bytes, m.name), {
+      plugin: m.name,
+      granted: new Set(m.capabilities),
+    });
     out.push({
       level: "ok",
       topic: "exports",

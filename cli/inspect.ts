@@ -7,15 +7,18 @@
  */
 
 import { HookError } from "../abi/errors.ts";
-import { CAPABILITIES, type Capability, HOST_IMPORT_MODULE, HOST_IMPORTS } from "../abi/imports.ts";
+import {
+  CAPABILITIES,
+  type Capability,
+  HOST_IMPORT_MODULE,
+  HOST_IMPORTS,
+  type HostImportSpec,
+} from "../abi/imports.ts";
 import { REQUIRED_EXPORTS } from "../abi/imports.ts";
 import { WASI_IMPORTS, WASI_MODULE } from "../abi/wasi.ts";
-import {
-  formatFuncType,
-  readModuleInfo,
-  sameFuncType,
-  WasmFormatError,
-} from "../abi/_wasm_reader.ts";
+import { formatFuncType, sameFuncType } from "../wasm/reader.ts";
+import type { ParsedModule } from "../wasm/module.ts";
+import { readModule } from "../abi/module_check.ts";
 import { meter } from "../meter/mod.ts";
 import { bytes, type Command, flag, UsageError } from "./_util.ts";
 
@@ -61,7 +64,7 @@ export interface ModuleSummary {
 }
 
 const WASI = new Map(WASI_IMPORTS.map((s) => [s.name, s]));
-const ENV = new Map(HOST_IMPORTS.map((s) => [s.name, s]));
+const ENV = new Map<string, HostImportSpec>(HOST_IMPORTS.map((s) => [s.name, s]));
 
 /**
  * Reads a module's shape without running it.
@@ -71,15 +74,8 @@ const ENV = new Map(HOST_IMPORTS.map((s) => [s.name, s]));
  * @throws {HookError} `invalid_module` for bytes that are not a module.
  */
 export function inspectModule(wasm: Uint8Array): ModuleSummary {
-  let info;
-  try {
-    info = readModuleInfo(wasm);
-  } catch (e) {
-    if (!(e instanceof WasmFormatError)) throw e;
-    throw new HookError("invalid_module", `Not a valid WebAssembly module: ${e.message}`, {
-      cause: e,
-    });
-  }
+  // The one reader refuses what the host refuses, as the host would.
+  const info: ParsedModule = readModule(wasm);
   const imports: ImportReport[] = info.imports.map((imp) => {
     const name = `${imp.module}.${imp.name}`;
     const type = imp.kind === "func" ? `func ${formatFuncType(imp.type)}` : imp.kind;
@@ -136,16 +132,17 @@ export function inspectModule(wasm: Uint8Array): ModuleSummary {
     missingExports,
     imports,
     capabilities: CAPABILITIES.filter((c) => needed.has(c)),
-    memories: info.memories.map(({ min, max, shared, memory64 }) => ({
-      min,
-      max,
-      shared,
-      memory64,
-    })),
-    tables: info.tables.map(({ min, max }) => ({ min, max })),
+    memories: [
+      ...info.imports.flatMap((i) => i.kind === "memory" ? [i.limits] : []),
+      ...info.memories,
+    ].map(({ min, max }) => ({ min, max, shared: false, memory64: false })),
+    tables: [
+      ...info.imports.flatMap((i) => i.kind === "table" ? [i.limits] : []),
+      ...info.tables.map((t) => t.limits),
+    ].map(({ min, max }) => ({ min, max })),
     features,
     guestBytes,
-    start: info.sectionIds.includes(8),
+    start: info.start !== undefined,
     reactor: byName.get("_initialize")?.kind === "func",
   };
 }

@@ -9,7 +9,7 @@
 import { blake3 } from "hash-wasm";
 import { dirname, isAbsolute, join, relative } from "node:path";
 import { HookError } from "../abi/errors.ts";
-import { type Manifest, parseManifest } from "../host/manifest.ts";
+import { type Manifest, parseManifest } from "../host/manifest/mod.ts";
 import { type Command, flag, manifestPath, UsageError } from "./_util.ts";
 
 /**

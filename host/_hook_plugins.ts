@@ -6,7 +6,7 @@
  * @module
  */
 
-import { latencyPolicy } from "./_instance.ts";
+import { latencyPolicy } from "../channel/spin.ts";
 
 const CORES = typeof navigator === "undefined" ? 1 : navigator.hardwareConcurrency ?? 1;
 import type { Plugin } from "./plugin.ts";

@@ -10,8 +10,9 @@
 
 import { HookError, type HookErrorRecord } from "../abi/errors.ts";
 import type { Capability } from "../abi/imports.ts";
-import { checkModule } from "../abi/module_check.ts";
-import { meter, type MeterOptions } from "../meter/mod.ts";
+import { checkModule, readModule } from "../abi/module_check.ts";
+import type { MeterOptions } from "../meter/mod.ts";
+import { meterModule } from "../meter/_meter.ts";
 
 /** Modules up to this size are prepared on the calling thread (a few ms at most). */
 export const PREPARE_INLINE_BYTES = 256 * 1024;
@@ -58,7 +59,9 @@ export function checkAndMeter(
   request: PrepareRequest,
 ): { prepared: Prepared; metered?: Uint8Array<ArrayBuffer> } {
   const { bytes, plugin } = request;
-  const report = checkModule(bytes, { plugin, granted: new Set(request.granted) });
+  // Read once: the check and the meter work from the same parsed module.
+  const parsed = readModule(bytes, plugin);
+  const report = checkModule(parsed, { plugin, granted: new Set(request.granted) });
   const prepared: Prepared = {
     imports: report.imports,
     abiVersion: report.abiVersion,
@@ -66,17 +69,20 @@ export function checkAndMeter(
   };
   if (request.meter === undefined) return { prepared };
   try {
-    return { prepared, metered: meter(bytes, request.meter).bytes };
+    return { prepared, metered: meterModule(parsed, request.meter).bytes };
   } catch (cause) {
-    if (!(cause instanceof HookError)) throw cause;
-    throw new HookError(
-      cause.code,
-      `Cannot load plugin "${plugin}": ${cause.message}${
-        raiseHint(cause, request.meter.maxMemoryPages)
-      }`,
-      { plugin, cause },
-    );
+    throw loadRefusal(plugin, cause, request.meter.maxMemoryPages);
   }
+}
+
+/** A refusal of the meter, as a load refusal naming the plugin. */
+function loadRefusal(plugin: string, cause: unknown, pages: number | undefined): unknown {
+  if (!(cause instanceof HookError)) return cause;
+  return new HookError(
+    cause.code,
+    `Cannot load plugin "${plugin}": ${cause.message}${raiseHint(cause, pages)}`,
+    { plugin, cause },
+  );
 }
 
 /** Which manifest key or host option raises each ceiling of the meter. */

@@ -7,14 +7,14 @@
 
 import { HookError } from "../abi/errors.ts";
 import { Status } from "../abi/status.ts";
+import type { StateChannel, WorkerReply } from "../channel/protocol.ts";
 import {
   STATE_HEADER_BYTES,
-  type StateChannel,
+  StateFound,
   StateOp,
   StateSlot,
   StateState,
-  type WorkerReply,
-} from "../workers/protocol.ts";
+} from "../channel/layout.ts";
 import {
   DEFAULT_STATE_QUOTAS,
   MemoryStateStore,
@@ -58,6 +58,20 @@ export interface PluginServices {
   sink?(item: { hook?: string; handle: number; kind: string; data: string }): void;
 }
 
+/** Options of {@linkcode StateServer}. */
+export interface StateServerOptions {
+  /** The plugin, for messages. */
+  plugin: string;
+  /** The store behind the `state` capability. */
+  store: StateStore;
+  /** Quotas on the plugin's state. */
+  quotas: StateQuotas;
+  /** Receives a failure of the store. */
+  onError: (e: HookError) => void;
+  /** Where the plugin's state lives in the store (its identity). @default {plugin} */
+  namespace?: string;
+}
+
 /**
  * Serves state requests from one plugin's worker channels against a store,
  * with quotas. The plugin's state lives under `namespace` (its identity, not
@@ -75,18 +89,13 @@ export class StateServer {
   /** The last request sequence number taken up, per channel. */
   readonly #served = new WeakMap<SharedArrayBuffer, number>();
 
-  constructor(
-    plugin: string,
-    store: StateStore,
-    quotas: StateQuotas,
-    onError: (e: HookError) => void,
-    namespace: string = plugin,
-  ) {
-    this.#plugin = plugin;
-    this.#namespace = namespace;
-    this.#store = store;
-    this.#quotas = quotas;
-    this.#onError = onError;
+  /** @param options The plugin, its store, quotas, error sink and namespace. */
+  constructor(options: StateServerOptions) {
+    this.#plugin = options.plugin;
+    this.#namespace = options.namespace ?? options.plugin;
+    this.#store = options.store;
+    this.#quotas = options.quotas;
+    this.#onError = options.onError;
   }
 
   /** Runs `write` after every write queued before it (a per-plugin lock). */
@@ -132,12 +141,12 @@ export class StateServer {
       switch (op) {
         case StateOp.get: {
           const v = await this.#store.get(this.#namespace, key);
-          if (v === undefined) status = 0;
+          if (v === undefined) status = StateFound.absent;
           else if (v.length > this.#quotas.maxValueBytes) status = Status.quota_exceeded;
           else {
             found = v;
             outLen = v.length;
-            status = 1;
+            status = StateFound.present;
           }
           break;
         }
@@ -254,7 +263,12 @@ export function defaultServices(plugin: string, granted: ReadonlySet<string>): P
     log: consoleLog,
     event: () => {},
     state: granted.has("state")
-      ? new StateServer(plugin, new MemoryStateStore(), DEFAULT_STATE_QUOTAS, () => {})
+      ? new StateServer({
+        plugin,
+        store: new MemoryStateStore(),
+        quotas: DEFAULT_STATE_QUOTAS,
+        onError: () => {},
+      })
       : undefined,
   };
 }

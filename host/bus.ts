@@ -999,13 +999,8 @@ export class HookBus {
           out = b.fn(value, ...args);
           if (isThenable(out)) out = await out;
         } catch (thrown) {
-          if (metered) bus.#measure(b, t0, true);
-          if (b.fail === "block") {
-            throw bus.#failure(b, state.name, "apply filters", thrown, true, value);
-          }
-          if (b.fail === "warn") {
-            bus.#report(bus.#failure(b, state.name, "apply filters", thrown, false));
-          }
+          const error = bus.#failed(b, t0, state.name, "apply filters", thrown, { value });
+          if (error !== undefined) throw error;
           continue;
         }
         if (metered) bus.#measure(b, t0, false);
@@ -1040,11 +1035,8 @@ export class HookBus {
           const out = b.fn(...args);
           if (isThenable(out)) await out;
         } catch (thrown) {
-          if (metered) bus.#measure(b, t0, true);
-          if (b.fail === "ignore") continue;
-          const error = bus.#failure(b, state.name, "do action", thrown, false);
-          if (b.fail === "block") (blocked ??= []).push(error);
-          else bus.#report(error);
+          const error = bus.#failed(b, t0, state.name, "do action", thrown);
+          if (error !== undefined) (blocked ??= []).push(error);
           continue;
         }
         if (metered) bus.#measure(b, t0, false);
@@ -1077,10 +1069,9 @@ export class HookBus {
       if (isThenable(out)) await out;
       if (metered) bus.#measure(b, t0, false);
     } catch (thrown) {
-      if (metered) bus.#measure(b, t0, true);
-      if (b.fail !== "ignore") {
-        bus.#report(bus.#failure(b, state.name, "run async action", thrown, false));
-      }
+      // Nobody waits for an async action: a blocking one is reported too.
+      const error = bus.#failed(b, t0, state.name, "run async action", thrown);
+      if (error !== undefined) bus.#report(error);
     } finally {
       if (--bus.#pendingAsync === 0) bus.#wakeIdle();
     }
@@ -1113,13 +1104,8 @@ export class HookBus {
             );
           }
         } catch (thrown) {
-          if (metered) bus.#measure(b, t0, true);
-          if (b.fail === "block") {
-            throw bus.#failure(b, state.name, "check guards", thrown, true, subject);
-          }
-          if (b.fail === "warn") {
-            bus.#report(bus.#failure(b, state.name, "check guards", thrown, false));
-          }
+          const error = bus.#failed(b, t0, state.name, "check guards", thrown, { value: subject });
+          if (error !== undefined) throw error;
           continue;
         }
         if (metered) bus.#measure(b, t0, false);
@@ -1147,6 +1133,32 @@ export class HookBus {
   }
 
   // -- failures and metrics -------------------------------------------------
+
+  /**
+   * A binding failed: the one place its fail policy is applied. The failure
+   * is measured; `"warn"` reports it, `"ignore"` drops it, and `"block"`
+   * returns it for the chain to throw (filters, guards: with the value it
+   * had, when `held` is given) or to collect (actions).
+   */
+  #failed(
+    b: Binding,
+    t0: number,
+    hook: string,
+    action: string,
+    thrown: unknown,
+    held?: { value: unknown },
+  ): HookError | undefined {
+    if (this.#metered) this.#measure(b, t0, true);
+    switch (b.fail) {
+      case "block":
+        return this.#failure(b, hook, action, thrown, held !== undefined, held?.value);
+      case "warn":
+        this.#report(this.#failure(b, hook, action, thrown, false));
+        return undefined;
+      default:
+        return undefined;
+    }
+  }
 
   /**
    * The {@linkcode HookError} for a failed binding. A plugin binding's

@@ -14,18 +14,19 @@ import { HookError } from "../abi/errors.ts";
 import type { Capability } from "../abi/imports.ts";
 import { HookBus, type HookKind, type MetricsSink, type Verdict } from "./bus.ts";
 import {
-  checkGrants,
   clampLimits,
   type HookBinding,
+  HOST_CEILINGS,
   type LimitRequest,
   type LoadedManifest,
   type PluginLimits,
-  readManifest,
-} from "./manifest.ts";
-import { Plugin, type PluginHandle } from "./plugin.ts";
+} from "./manifest/mod.ts";
+import { readManifest, startPlugin } from "./pipeline.ts";
+import { DEFAULTS } from "./config.ts";
+import type { Plugin, PluginHandle } from "./plugin.ts";
+import { type IsolationInfo, SpareWorkers } from "./_worker_boot.ts";
 import { HookPoints, type HookPointSpec } from "./points/points.ts";
 import type { DurableSink } from "./points/sink.ts";
-import { type IsolationInfo, SpareWorkers } from "./_instance.ts";
 import { HookPlugins } from "./_hook_plugins.ts";
 import {
   consoleLog,
@@ -348,10 +349,10 @@ export class PluginHost {
       ? undefined
       : new Map(Object.entries(options.hooks));
     this.#store = options.state ?? new MemoryStateStore();
-    const spares = options.spareWorkers ?? 1;
+    const spares = options.spareWorkers ?? DEFAULTS.spareWorkers;
     // Spares are booted once a plugin has started (see startInstance), not
     // here: a worker keeps the process alive, and a host with no plugin must not.
-    this.#spares = spares > 0 ? new SpareWorkers(spares, 10_000) : undefined;
+    this.#spares = spares > 0 ? new SpareWorkers(spares, DEFAULTS.bootTimeoutMs) : undefined;
     this.#quotas = { ...DEFAULT_STATE_QUOTAS, ...options.stateQuotas };
     const g = options.grants;
     this.#grants = g === undefined || Array.isArray(g)
@@ -397,7 +398,13 @@ export class PluginHost {
         ? (item) => void this.points.sinkAppend(name, item.handle, item.kind, item.data)
         : undefined,
       state: capabilities.includes("state")
-        ? new StateServer(name, this.#store, this.#quotas, (e) => this.#report(e), identity)
+        ? new StateServer({
+          plugin: name,
+          store: this.#store,
+          quotas: this.#quotas,
+          onError: (e) => this.#report(e),
+          namespace: identity,
+        })
         : undefined,
     };
   }
@@ -613,40 +620,40 @@ export class PluginHost {
     this.#loading.add(name);
     try {
       const identity = await this.#identify(loaded);
-      const allowed = this.#grantsFor(name);
-      checkGrants(manifest, file, { granted: allowed, declaredHooks: this.#declaredWithPoints() });
-      this.#checkPoints(bindings, manifest.capabilities, name, file);
-      this.#checkKinds(bindings.filter((h) => !this.points.has(h.name)), name, file);
-      const clamped = clampLimits(manifest.limits, this.#options.limits);
-      // A hook file's timeout_ms can only shorten a wasm handler's deadline.
-      const limits = via?.timeoutMs === undefined || via.timeoutMs >= clamped.timeoutMs
-        ? clamped
-        : { ...clamped, timeoutMs: via.timeoutMs };
-      const plugin = await Plugin.load(loaded.bytes, {
-        name,
-        granted: manifest.capabilities,
-        maxPayloadBytes: this.#options.maxPayloadBytes,
-        maxResponseBytes: this.#options.maxResponseBytes,
-        timeoutMs: limits.timeoutMs,
-        fuel: limits.fuel,
-        memoryPages: limits.memoryPages,
-        tableElements: limits.tableElements,
-        guestBytes: this.#options.maxGuestBytes,
-        digest: manifest.digest,
-        moduleCache: this.#modules,
-        instances: limits.instances,
-        quarantineAfter: this.#options.quarantineAfter,
-        quarantineWindowMs: this.#options.quarantineWindowMs,
-        unstableWorkerOptions: this.#options.unstableWorkerOptions,
-        onQuarantine: (e) => this.#report(e),
-        services: this.#services(name, identity, manifest.capabilities),
-        events: this.#events.get(name) ?? [],
-        sinkKinds: this.points.sinkKinds,
-        maxEventsPerCall: this.#options.maxEventsPerCall,
-        maxLogsPerCall: this.#options.maxLogsPerCall,
-        wasiRandom: this.#options.wasiRandom,
-        channelBytes: this.#options.channelBytes,
-        spares: this.#spares,
+      // A hook file's timeout_ms can only shorten a wasm handler's deadline: one more ceiling.
+      const ceilings = via?.timeoutMs === undefined ? this.#options.limits : {
+        ...this.#options.limits,
+        timeoutMs: Math.min(
+          via.timeoutMs,
+          this.#options.limits?.timeoutMs ?? HOST_CEILINGS.timeoutMs,
+        ),
+      };
+      const { plugin, limits } = await startPlugin(loaded, {
+        granted: this.#grantsFor(name),
+        declaredHooks: this.#declaredWithPoints(),
+        ceilings,
+        check: () => {
+          this.#checkPoints(bindings, manifest.capabilities, name, file);
+          this.#checkKinds(bindings.filter((h) => !this.points.has(h.name)), name, file);
+        },
+        plugin: {
+          maxPayloadBytes: this.#options.maxPayloadBytes,
+          maxResponseBytes: this.#options.maxResponseBytes,
+          guestBytes: this.#options.maxGuestBytes,
+          moduleCache: this.#modules,
+          quarantineAfter: this.#options.quarantineAfter,
+          quarantineWindowMs: this.#options.quarantineWindowMs,
+          unstableWorkerOptions: this.#options.unstableWorkerOptions,
+          onQuarantine: (e) => this.#report(e),
+          services: this.#services(name, identity, manifest.capabilities),
+          events: this.#events.get(name) ?? [],
+          sinkKinds: this.points.sinkKinds,
+          maxEventsPerCall: this.#options.maxEventsPerCall,
+          maxLogsPerCall: this.#options.maxLogsPerCall,
+          wasiRandom: this.#options.wasiRandom,
+          channelBytes: this.#options.channelBytes,
+          spares: this.#spares,
+        },
       });
       this.#trimCache();
       if (this.#closed) {

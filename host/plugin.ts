@@ -16,93 +16,13 @@ import {
   type HookKind,
   type Verdict,
 } from "../abi/envelope.ts";
-import type { Capability } from "../abi/imports.ts";
 import { COST_MODEL_VERSION } from "../meter/mod.ts";
-import { type Prepared, prepareModule } from "./_prepare.ts";
-import { defaultServices, type PluginServices } from "./_services.ts";
-import {
-  type CallOutcome,
-  type InstanceSpec,
-  type IsolationInfo,
-  type SpareWorkers,
-  startInstance,
-  type Transport,
-} from "./_instance.ts";
+import { prepareModule } from "./_prepare.ts";
+import { type PluginConfig, type PluginOptions, resolvePluginConfig } from "./config.ts";
+import type { CallOutcome, Transport } from "../channel/host_end.ts";
+import { type InstanceSpec, type IsolationInfo, startInstance } from "./_worker_boot.ts";
 
-/** Default payload and response caps: 1 MiB each (docs/abi.md#limits). */
-export const DEFAULT_CAP_BYTES: number = 1 << 20;
-
-/** Limits and options of one plugin. */
-export interface PluginOptions {
-  /** The plugin name (for errors and metrics). */
-  name: string;
-  /** Capability tokens granted (declared ∩ allowed). */
-  granted?: readonly Capability[];
-  /** Largest payload in bytes. @default {1048576} */
-  maxPayloadBytes?: number;
-  /** Largest response body in bytes. @default {1048576} */
-  maxResponseBytes?: number;
-  /** Wall-clock deadline per call, in ms. @default {1000} */
-  timeoutMs?: number;
-  /** Deadline for spawning a worker and its isolation self-test, in ms. @default {10000} */
-  bootTimeoutMs?: number;
-  /**
-   * Fuel per call (and for the start function). The module is instrumented
-   * at load; `false` gives it an unlimited budget (it is still instrumented,
-   * so an abandoned call stops at its next refuel). @default {100000000}
-   */
-  fuel?: number | false;
-  /** Ceiling of every memory, in 64 KiB pages. @default {16} */
-  memoryPages?: number;
-  /** Ceiling of the elements of all tables together. @default {100000} */
-  tableElements?: number;
-  /**
-   * Guest-memory budget of one instance, in bytes (`maxGuestBytes` of
-   * `meter()`). @default {memoryPages × 65536 + 67108864}
-   */
-  guestBytes?: number;
-  /** The verified digest of `bytes`: with `moduleCache`, compiles once per digest and settings. */
-  digest?: string;
-  /** Compiled modules by digest and metering settings, shared across loads. */
-  moduleCache?: Map<string, WebAssembly.Module>;
-  /** Instances in the pool. @default {1} */
-  instances?: number;
-  /** Quarantine after this many instance failures within `quarantineWindowMs`. @default {10} */
-  quarantineAfter?: number;
-  /** The quarantine window, in ms. @default {10000} */
-  quarantineWindowMs?: number;
-  /**
-   * Set when Deno runs with `--unstable-worker-options` rather than the
-   * config option: a program cannot see Deno's flags. @default {false}
-   */
-  unstableWorkerOptions?: boolean;
-  /** Where its log lines, events and state requests go. */
-  services?: PluginServices;
-  /** WASI `random_get` (capability `wasi`): seeded per instance, or real. @default {"seeded"} */
-  wasiRandom?: "seeded" | "crypto";
-  /** Item kinds approved for `gn_sink_append`. @default {[]} */
-  sinkKinds?: readonly string[];
-  /** Event names approved for `gn_event_emit`. @default {[]} */
-  events?: readonly string[];
-  /** Largest event, in bytes. @default {65536} */
-  maxEventBytes?: number;
-  /** Most events per call. @default {100} */
-  maxEventsPerCall?: number;
-  /** Most `gn_log` lines per call; the rest are dropped after one notice. @default {100} */
-  maxLogsPerCall?: number;
-  /** Most event bytes per call. @default {1048576} */
-  maxEventBytesPerCall?: number;
-  /**
-   * Bytes of each instance's shared-memory call region; requests and answers
-   * that do not fit go by postMessage. `0` uses postMessage only.
-   * @default {262144}
-   */
-  channelBytes?: number;
-  /** Booted workers to start instances from (the host keeps one ready). */
-  spares?: SpareWorkers;
-  /** Called when the plugin is quarantined. */
-  onQuarantine?: (error: HookError) => void;
-}
+export type { PluginOptions };
 
 /** Test hook: `plugin[CRASH_FOR_TESTS]()` makes its first live worker crash. */
 export const CRASH_FOR_TESTS: unique symbol = Symbol("gn.crashForTests");
@@ -207,7 +127,7 @@ export class Plugin implements PluginHandle {
   /** The sandbox report of the first instance. */
   readonly isolation: IsolationInfo;
   readonly #spec: InstanceSpec;
-  readonly #options: PluginOptions;
+  readonly #config: PluginConfig;
   readonly #slots: Slot[];
   /** Calls waiting for an idle instance, oldest first (O(1) at both ends at any length). */
   readonly #queue = new Queue<Job>();
@@ -226,18 +146,16 @@ export class Plugin implements PluginHandle {
 
   private constructor(
     spec: InstanceSpec,
-    options: PluginOptions,
-    report: Prepared,
+    config: PluginConfig,
     first: { transport: Transport; isolation: IsolationInfo },
   ) {
-    this.name = options.name;
-    void report;
+    this.name = config.name;
     this.isolation = first.isolation;
     this.#spec = spec;
-    this.#options = options;
+    this.#config = config;
     this.#maxPayload = spec.maxPayloadBytes;
-    this.#timeoutMs = options.timeoutMs ?? 1000;
-    const n = Math.max(1, options.instances ?? 1);
+    this.#timeoutMs = config.timeoutMs;
+    const n = Math.max(1, config.instances);
     this.#slots = [slot()];
     this.#attach(this.#slots[0], first.transport);
     for (let i = 1; i < n; i++) this.#slots.push(slot());
@@ -252,23 +170,23 @@ export class Plugin implements PluginHandle {
    * @throws {HookError} Every load-time refusal, typed.
    */
   static async load(bytes: Uint8Array, options: PluginOptions): Promise<Plugin> {
-    const granted = new Set(options.granted ?? []);
-    const plugin = options.name;
-    const fuel = options.fuel === false ? undefined : options.fuel ?? 100_000_000;
-    const pages = options.memoryPages ?? 16;
-    const tables = options.tableElements ?? 100_000;
-    const guestBytes = options.guestBytes;
-    const key = options.digest === undefined
+    const config = resolvePluginConfig(options);
+    const plugin = config.name;
+    const fuel = config.fuel === false ? undefined : config.fuel;
+    const pages = config.memoryPages;
+    const tables = config.tableElements;
+    const guestBytes = config.guestBytes;
+    const key = config.digest === undefined
       ? undefined
-      : `${options.digest}|fuel=${fuel ?? "off"}|pages=${pages}|tables=${tables}|bytes=${
+      : `${config.digest}|fuel=${fuel ?? "off"}|pages=${pages}|tables=${tables}|bytes=${
         guestBytes ?? "auto"
       }|costs=${COST_MODEL_VERSION}|refuel`;
-    let module = key === undefined ? undefined : options.moduleCache?.get(key);
+    let module = key === undefined ? undefined : config.moduleCache?.get(key);
     // Check, meter and compile: a large module in a worker, so the event loop runs on.
     const report = await prepareModule({
       bytes,
       plugin,
-      granted: [...granted],
+      granted: [...config.granted],
       // Always metered with refuel: every guest stops at its next slice once its call is
       // abandoned; without fuel, the budget is unlimited (2^63 - 1, never set again).
       meter: module !== undefined ? undefined : {
@@ -279,36 +197,36 @@ export class Plugin implements PluginHandle {
         maxTableElements: tables,
         maxGuestBytes: guestBytes,
       },
-      compileTimeoutMs: options.timeoutMs ?? 1000,
+      compileTimeoutMs: config.timeoutMs,
     });
     if (module === undefined) {
       module = report.module!;
-      if (key !== undefined) options.moduleCache?.set(key, module);
+      if (key !== undefined) config.moduleCache?.set(key, module);
     }
     const spec: InstanceSpec = {
-      plugin: options.name,
+      plugin,
       module,
       importNames: report.imports,
-      granted: [...granted],
-      maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_CAP_BYTES,
-      maxResponseBytes: options.maxResponseBytes ?? DEFAULT_CAP_BYTES,
+      granted: [...config.granted],
+      maxPayloadBytes: config.maxPayloadBytes,
+      maxResponseBytes: config.maxResponseBytes,
       fuel,
       checkAbiVersion: report.hasAbiVersionExport && report.abiVersion === undefined,
-      bootTimeoutMs: options.bootTimeoutMs ?? 10_000,
-      unstableWorkerOptions: options.unstableWorkerOptions ?? false,
-      services: options.services ?? defaultServices(plugin, granted),
-      events: [...(options.events ?? [])],
-      wasiRandom: options.wasiRandom ?? "seeded",
-      sinkKinds: [...(options.sinkKinds ?? [])],
-      maxEventBytes: options.maxEventBytes ?? 65536,
-      maxEventsPerCall: options.maxEventsPerCall ?? 100,
-      maxLogsPerCall: options.maxLogsPerCall ?? 100,
-      maxEventBytesPerCall: options.maxEventBytesPerCall ?? 1 << 20,
-      timeoutMs: options.timeoutMs ?? 1000,
-      channelBytes: options.channelBytes ?? 256 * 1024,
+      bootTimeoutMs: config.bootTimeoutMs,
+      unstableWorkerOptions: config.unstableWorkerOptions,
+      services: config.services,
+      events: [...config.events],
+      wasiRandom: config.wasiRandom,
+      sinkKinds: [...config.sinkKinds],
+      maxEventBytes: config.maxEventBytes,
+      maxEventsPerCall: config.maxEventsPerCall,
+      maxLogsPerCall: config.maxLogsPerCall,
+      maxEventBytesPerCall: config.maxEventBytesPerCall,
+      timeoutMs: config.timeoutMs,
+      channelBytes: config.channelBytes,
     };
-    const first = await startInstance(spec, options.spares);
-    return new Plugin(spec, options, report, first);
+    const first = await startInstance(spec, config.spares);
+    return new Plugin(spec, config, first);
   }
 
   /** The compiled module (for caches). */
@@ -562,7 +480,7 @@ export class Plugin implements PluginHandle {
   #ensure(slot: Slot): Promise<void> {
     if (slot.transport !== undefined) return Promise.resolve();
     if (slot.starting !== undefined) return slot.starting;
-    slot.starting = startInstance(this.#spec, this.#options.spares).then(
+    slot.starting = startInstance(this.#spec, this.#config.spares).then(
       ({ transport }) => {
         slot.starting = undefined;
         if (this.#closed !== undefined) {
@@ -748,17 +666,17 @@ export class Plugin implements PluginHandle {
   /** Counts a failure towards quarantine; quarantines the plugin at the threshold. */
   #countFailure(error: HookError): void {
     const now = performance.now();
-    const window = this.#options.quarantineWindowMs ?? 10_000;
+    const window = this.#config.quarantineWindowMs;
     this.#failures.push(now);
     while (this.#failures.length > 0 && now - this.#failures[0] > window) this.#failures.shift();
-    if (this.#failures.length >= (this.#options.quarantineAfter ?? 10) && !this.#quarantine) {
+    if (this.#failures.length >= this.#config.quarantineAfter && !this.#quarantine) {
       this.#quarantine = error;
       const q = new HookError(
         "quarantined",
         `Plugin "${this.name}" is quarantined: ${this.#failures.length} failures within ${window} ms (last: ${error.message}); calls fail fast until host.plugin("${this.name}").reenable()`,
         { plugin: this.name, cause: error },
       );
-      this.#options.onQuarantine?.(q);
+      this.#config.onQuarantine?.(q);
     }
   }
 

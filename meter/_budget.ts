@@ -7,7 +7,7 @@
  */
 
 import { HookError } from "../abi/errors.ts";
-import type { LimitsInfo, ParsedModule } from "./_decode.ts";
+import type { LimitsInfo, ParsedModule } from "../wasm/module.ts";
 
 /**
  * Bytes charged to the guest-memory budget (`maxGuestBytes` of `meter()`)

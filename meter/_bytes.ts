@@ -1,50 +1,9 @@
 /**
- * Byte-level primitives the meter needs beyond `abi/_wasm_reader.ts`: signed
- * LEB128 reading (the shared {@linkcode ByteReader} only reads unsigned
- * integers) and a growable writer with LEB128 encoders.
+ * The meter's byte writer: a growable buffer with the LEB128 encoders of the
+ * binary format (reading is `wasm/`'s).
  *
  * @module
  */
-
-import type { ByteReader } from "../abi/_wasm_reader.ts";
-
-/**
- * Reads a signed LEB128 integer of at most `bits` bits (33 for block types)
- * as a number. Only used where the value fits a double exactly.
- *
- * @param r The reader, positioned at the integer.
- * @param bits The width of the integer: 32 or 33.
- * @returns The value.
- */
-export function readSigned(r: ByteReader, bits: 32 | 33): number {
-  const maxBytes = Math.ceil(bits / 7);
-  let result = 0;
-  let shift = 0;
-  for (let i = 0; i < maxBytes; i++) {
-    const b = r.byte();
-    result += (b & 0x7f) * 2 ** shift;
-    shift += 7;
-    if ((b & 0x80) === 0) {
-      if ((b & 0x40) !== 0) result -= 2 ** shift;
-      return result;
-    }
-  }
-  return r.fail("Signed integer representation too long");
-}
-
-/**
- * Skips a signed LEB128 integer of at most `maxBytes` bytes (5 for i32,
- * 10 for i64). The engine's validator checks the unused bits.
- *
- * @param r The reader, positioned at the integer.
- * @param maxBytes The longest representation allowed.
- */
-export function skipSigned(r: ByteReader, maxBytes: number): void {
-  for (let i = 0; i < maxBytes; i++) {
-    if ((r.byte() & 0x80) === 0) return;
-  }
-  r.fail("Signed integer representation too long");
-}
 
 /** A growable byte buffer with the LEB128 encoders of the binary format. */
 export class ByteWriter {

@@ -14,11 +14,25 @@
  * @module
  */
 
-import { ByteReader } from "../abi/_wasm_reader.ts";
+import { ByteReader } from "../wasm/reader.ts";
 import { ByteWriter } from "./_bytes.ts";
 import type { GuestPlan } from "./_budget.ts";
-import { type LimitsInfo, type ParsedModule, SECTION_RANK, type SectionRef } from "./_decode.ts";
-import { copyConstExpr, newInstr, readRefType, unknown } from "./_code.ts";
+import {
+  type LimitsInfo,
+  type ParsedModule,
+  SECTION_RANK,
+  type SectionRef,
+} from "../wasm/module.ts";
+import {
+  hex,
+  K_END,
+  K_PLAIN,
+  K_REF_FUNC,
+  newInstr,
+  readInstr,
+  readRefType,
+  unknown,
+} from "../wasm/code.ts";
 import {
   checkBody,
   instrumentBody,
@@ -27,19 +41,7 @@ import {
   type Strategy,
 } from "./_instrument.ts";
 import { COSTS } from "./costs.ts";
-
-/** The names of the exports the meter adds. */
-export const EXPORT_NAMES = {
-  get: "__gn_fuel_get",
-  set: "__gn_fuel_set",
-  start: "__gn_start",
-} as const;
-
-/** The import a module metered with refuel gains: `() -> i64`. */
-export const REFUEL_NAMES = {
-  module: "__gn_meter",
-  name: "__gn_refuel",
-} as const;
+import { FUEL_EXPORTS, REFUEL_NAMES } from "../abi/imports.ts";
 
 /**
  * The fuel a refuelled counter holds after `__gn_fuel_set` (or at start):
@@ -497,14 +499,14 @@ export function assemble(
     }
     {
       const w = new ByteWriter();
-      w.name(EXPORT_NAMES.get);
+      w.name(FUEL_EXPORTS.get);
       w.byte(0x00);
       w.u32(layout.fuelGet);
-      w.name(EXPORT_NAMES.set);
+      w.name(FUEL_EXPORTS.set);
       w.byte(0x00);
       w.u32(layout.fuelSet);
       if (hasStart) {
-        w.name(EXPORT_NAMES.start);
+        w.name(FUEL_EXPORTS.start);
         w.byte(0x00);
         w.u32(m.start! >= from ? m.start! + shift : m.start!);
       }
@@ -574,4 +576,36 @@ export function assemble(
   }
   flushBelow(Infinity);
   return { bytes: out.finish(), hasStart };
+}
+
+/**
+ * Copies a constant expression up to and including its `end`, adding
+ * `shift` to every `ref.func` index at or above `from`.
+ *
+ * @param r The reader, at the expression.
+ * @param w Receives the expression.
+ * @param from The first function index that moves.
+ * @param shift How far it moves.
+ * @param where For messages.
+ */
+export function copyConstExpr(
+  r: ByteReader,
+  w: ByteWriter,
+  from: number,
+  shift: number,
+  where: string,
+): void {
+  const instr = newInstr();
+  for (;;) {
+    const at = r.pos;
+    readInstr(r, instr, where);
+    if (instr.kind === K_REF_FUNC && instr.index >= from) {
+      w.byte(0xd2);
+      w.u32(instr.index + shift);
+    } else w.range(r.bytes, at, r.pos);
+    if (instr.kind === K_END) return;
+    if (instr.kind !== K_PLAIN && instr.kind !== K_REF_FUNC) {
+      throw unknown(`opcode ${hex(instr.opcode)}`, where, at);
+    }
+  }
 }

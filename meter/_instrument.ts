@@ -45,8 +45,8 @@
  * @module
  */
 
-import { ByteReader } from "../abi/_wasm_reader.ts";
-import { type ByteWriter, readSigned } from "./_bytes.ts";
+import { ByteReader, readSigned } from "../wasm/reader.ts";
+import type { ByteWriter } from "./_bytes.ts";
 import {
   type Instr,
   K_BLOCK,
@@ -72,7 +72,7 @@ import {
   readInstr,
   readValType,
   unknown,
-} from "./_code.ts";
+} from "../wasm/code.ts";
 import { COSTS } from "./costs.ts";
 
 /**

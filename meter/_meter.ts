@@ -6,10 +6,16 @@
  * @module
  */
 
-import { WasmFormatError } from "../abi/_wasm_reader.ts";
+import {
+  WasmFeatureError,
+  WasmFormatError,
+  WasmReservedNameError,
+  WasmUnknownError,
+} from "../wasm/reader.ts";
 import { HookError } from "../abi/errors.ts";
+import { RESERVED_PREFIX } from "../abi/imports.ts";
 import { DEFAULT_GUEST_EXTRA_BYTES, GUEST_COSTS, planGuestMemory } from "./_budget.ts";
-import { parseModule } from "./_decode.ts";
+import { type ParsedModule, parseModule } from "../wasm/module.ts";
 import {
   assemble,
   checkBodies,
@@ -82,6 +88,46 @@ function normalise(options: MeterOptions): RewriteOptions {
 }
 
 /**
+ * Reads a module for the meter (and the module check): reserved names refused.
+ *
+ * @param bytes The module.
+ * @returns The parsed module.
+ * @throws {HookError} As {@linkcode meterError} maps what the reader throws.
+ */
+export function parseForMeter(bytes: Uint8Array): ParsedModule {
+  try {
+    return parseModule(bytes, { reservedPrefix: RESERVED_PREFIX });
+  } catch (e) {
+    throw meterError(e);
+  }
+}
+
+/**
+ * The meter's refusal for what the reader threw: a feature it does not
+ * support is `unsupported_feature`, bytes it does not know, a reserved name
+ * or malformed bytes `invalid_module`. Anything else is returned as is.
+ *
+ * @param e What was thrown.
+ * @returns The error to throw.
+ */
+export function meterError(e: unknown): unknown {
+  if (e instanceof WasmFeatureError) {
+    return new HookError(
+      "unsupported_feature",
+      `Cannot meter module: ${e.message}; build the module without ${e.feature} ` +
+        `(docs/abi.md#limits lists what is accepted)`,
+    );
+  }
+  if (e instanceof WasmUnknownError || e instanceof WasmReservedNameError) {
+    return new HookError("invalid_module", `Cannot meter module: ${e.message}`);
+  }
+  if (e instanceof WasmFormatError) {
+    return new HookError("invalid_module", `Cannot meter module: ${e.message}`, { cause: e });
+  }
+  return e;
+}
+
+/**
  * `meter()` with the emission mode exposed for the benchmark.
  *
  * @param bytes The module.
@@ -98,8 +144,29 @@ export function meterWith(
     throw new TypeError("Cannot meter module: bytes must be a Uint8Array");
   }
   const o = normalise(options);
+  return meterParsed(parseForMeter(bytes), o, strategy);
+}
+
+/**
+ * Meters a module already read by {@linkcode parseForMeter} (a load reads
+ * it once, for the check and the meter).
+ *
+ * @param m The parsed module.
+ * @param options The options.
+ * @param strategy The emission mode.
+ * @returns The metered module.
+ */
+export function meterModule(
+  m: ParsedModule,
+  options: MeterOptions,
+  strategy: Strategy = "auto",
+): MeteredModule {
+  return meterParsed(m, normalise(options), strategy);
+}
+
+function meterParsed(m: ParsedModule, o: RewriteOptions, strategy: Strategy): MeteredModule {
+  const bytes = m.bytes;
   try {
-    const m = parseModule(bytes);
     const layout = layoutOf(m, strategy, o.refuel);
     let bodies: Uint8Array | null = null;
     if (o.fuel) bodies = instrumentBodies(m, layout);
@@ -125,9 +192,6 @@ export function meterWith(
       importsTable: m.importedTables > 0,
     };
   } catch (e) {
-    if (e instanceof WasmFormatError) {
-      throw new HookError("invalid_module", `Cannot meter module: ${e.message}`, { cause: e });
-    }
-    throw e;
+    throw meterError(e);
   }
 }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ByteReader } from "../abi/_wasm_reader.ts";
+import { ByteReader } from "../wasm/reader.ts";
 import { ByteWriter } from "./_bytes.ts";
 import {
   K_BLOCK,
@@ -25,8 +25,8 @@ import {
   newInstr,
   readInstr,
   readValType,
-} from "./_code.ts";
-import { parseModule } from "./_decode.ts";
+} from "../wasm/code.ts";
+import { parseModule } from "../wasm/module.ts";
 import { planGuestMemory } from "./_budget.ts";
 import { assemble, layoutOf, sizePrefixed } from "./_encode.ts";
 import { COSTS } from "./costs.ts";

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { EXPORT_NAMES, FIRST_SLICE, REFUEL_NAMES } from "./_encode.ts";
+import { FUEL_EXPORTS as NAMES, REFUEL_NAMES } from "../abi/imports.ts";
+import { FIRST_SLICE } from "./_encode.ts";
 import { meterWith } from "./_meter.ts";
 
 /** Options of {@linkcode meter}. */
@@ -126,7 +127,7 @@ export const FUEL_EXPORTS: {
   readonly get: "__gn_fuel_get";
   readonly set: "__gn_fuel_set";
   readonly start: "__gn_start";
-} = Object.freeze({ ...EXPORT_NAMES });
+} = NAMES;
 
 /**
  * The import a module metered with {@linkcode MeterOptions.refuel} gains,

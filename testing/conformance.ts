@@ -10,9 +10,10 @@ import { HookError, type HookErrorCode } from "../abi/errors.ts";
 import type { Capability } from "../abi/imports.ts";
 import { decodeFilterAnswer, decodeGuardAnswer, type HookKind } from "../abi/envelope.ts";
 import { memoryGrowth } from "./_memory.ts";
-import { checkGrants, clampLimits, type Manifest, readManifest } from "../host/manifest.ts";
-import { DEFAULT_CAP_BYTES, Plugin } from "../host/plugin.ts";
-import { defaultServices } from "../host/_services.ts";
+import type { Manifest } from "../host/manifest/mod.ts";
+import type { Plugin } from "../host/plugin.ts";
+import { DEFAULTS } from "../host/config.ts";
+import { readManifest, startPlugin } from "../host/pipeline.ts";
 
 /** What a requirement expects of one call. */
 export type Expectation =
@@ -299,21 +300,21 @@ export async function checkConformance(
   try {
     const loaded = await readManifest(manifest);
     const m = loaded.manifest;
-    checkGrants(m, loaded.file, { granted: m.capabilities });
-    const limits = clampLimits(m.limits);
-    plugin = await Plugin.load(loaded.bytes, {
-      name: m.name,
+    // Every capability the plugin declares is granted: the suite checks the
+    // plugin's answers, not a host's policy.
+    const started = await startPlugin(loaded, {
       granted: m.capabilities,
-      fuel: limits.fuel,
-      memoryPages: limits.memoryPages,
-      timeoutMs: limits.timeoutMs,
-      quarantineAfter: Number.MAX_SAFE_INTEGER,
-      unstableWorkerOptions: options.unstableWorkerOptions,
-      services: { ...defaultServices(m.name, new Set(m.capabilities)), log: () => {} },
+      log: () => {},
+      plugin: {
+        quarantineAfter: Number.MAX_SAFE_INTEGER,
+        unstableWorkerOptions: options.unstableWorkerOptions,
+      },
     });
+    plugin = started.plugin;
+    const limits = started.limits;
     results.push({ id: "GN-LOAD-1", ok: true, detail: `loaded ${m.name} ${m.version}` });
     const context: PayloadContext = {
-      capBytes: Math.min(DEFAULT_CAP_BYTES, (limits.memoryPages * 65536) / 16),
+      capBytes: Math.min(DEFAULTS.maxPayloadBytes, (limits.memoryPages * 65536) / 16),
     };
     try {
       for (const req of REQUIREMENTS) {

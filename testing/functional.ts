@@ -14,10 +14,9 @@ import {
   type Verdict,
 } from "../abi/envelope.ts";
 import { HookError } from "../abi/errors.ts";
-import type { Capability } from "../abi/imports.ts";
-import { checkGrants, clampLimits, type Manifest, readManifest } from "../host/manifest.ts";
-import { Plugin } from "../host/plugin.ts";
-import { defaultServices, type LogEntry, type PluginEvent } from "../host/_services.ts";
+import type { Manifest } from "../host/manifest/mod.ts";
+import { readManifest, startPlugin } from "../host/pipeline.ts";
+import type { LogEntry, PluginEvent } from "../host/_services.ts";
 
 /** Options of {@linkcode loadForTest}. */
 export interface LoadForTestOptions {
@@ -98,25 +97,18 @@ export async function loadForTest(
 ): Promise<TestPlugin> {
   const loaded = await readManifest(manifest);
   const m = loaded.manifest;
-  checkGrants(m, loaded.file, { granted: m.capabilities });
-  const limits = clampLimits(m.limits);
   const logs: LogEntry[] = [];
   const events: PluginEvent[] = [];
-  const granted = new Set<Capability>(m.capabilities);
-  const plugin = await Plugin.load(loaded.bytes, {
-    name: m.name,
+  // The host's load pipeline, every declared capability granted, one instance.
+  const { plugin } = await startPlugin(loaded, {
     granted: m.capabilities,
-    fuel: limits.fuel,
-    memoryPages: limits.memoryPages,
-    timeoutMs: limits.timeoutMs,
-    instances: 1,
-    events: options.events,
-    wasiRandom: options.wasiRandom,
-    unstableWorkerOptions: options.unstableWorkerOptions,
-    services: {
-      ...defaultServices(m.name, granted),
-      log: (e) => logs.push(e),
-      event: (e) => events.push(e),
+    ceilings: { instances: 1 },
+    log: (e) => logs.push(e),
+    event: (e) => events.push(e),
+    plugin: {
+      events: options.events,
+      wasiRandom: options.wasiRandom,
+      unstableWorkerOptions: options.unstableWorkerOptions,
     },
   });
   const declared = (hook: string, kind: string): void => {

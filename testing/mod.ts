@@ -24,7 +24,7 @@ export { loadForTest } from "./functional.ts";
 export type { LoadForTestOptions, TestPlugin } from "./functional.ts";
 export type { LogEntry, PluginEvent } from "../host/_services.ts";
 export type { Verdict } from "../abi/envelope.ts";
-export type { Manifest } from "../host/manifest.ts";
+export type { Manifest } from "../host/manifest/mod.ts";
 export { HOOK_ERROR_CODES } from "../abi/errors.ts";
 export type { HookErrorCode } from "../abi/errors.ts";
 export { HOOK_KINDS } from "../abi/envelope.ts";

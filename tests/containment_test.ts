@@ -2,11 +2,11 @@
 // counters come back, every answer reaches its own caller, every call settles.
 import assert from "node:assert/strict";
 import { HookError } from "../abi/errors.ts";
-import { spinCountsForTests } from "../host/_instance.ts";
+import { spinCountsForTests } from "../channel/spin.ts";
 import { StateServer } from "../host/_services.ts";
 import { Plugin, type PluginOptions } from "../host/plugin.ts";
 import { DEFAULT_STATE_QUOTAS, MemoryStateStore, type StateStore } from "../host/state.ts";
-import { StateSlot } from "../workers/protocol.ts";
+import { StateSlot } from "../channel/layout.ts";
 import { fixtureBytes } from "./_helpers.ts";
 
 /**
@@ -195,7 +195,12 @@ Deno.test("state reads under an async store with spurious wake-ups: every value 
       store.channels.push(new Int32Array(ch.buffer, 0, 8));
       return ch;
     }
-  })("state-kv", store, { ...DEFAULT_STATE_QUOTAS, maxKeys: 10_000 }, () => {});
+  })({
+    plugin: "state-kv",
+    store,
+    quotas: { ...DEFAULT_STATE_QUOTAS, maxKeys: 10_000 },
+    onError: () => {},
+  });
   const p = await load("state_kv", {
     granted: ["state"],
     instances: 4,

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { PluginHost } from "../host/host.ts";
 import { Plugin, PREWAKES_FOR_TESTS } from "../host/plugin.ts";
-import { IDLE_GAP_MS, LearnedGap } from "../workers/_gap.ts";
+import { IDLE_GAP_MS, LearnedGap } from "../channel/_gap.ts";
 
 const EXAMPLES = new URL("../examples/", import.meta.url);
 const UPPER = new URL("../bench/plugins/upper/upper.wasm", import.meta.url);

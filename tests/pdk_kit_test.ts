@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { z } from "zod";
 import { MemorySink, PluginHost } from "../mod.ts";
 import { HookError } from "../abi/errors.ts";
-import { readManifest } from "../host/manifest.ts";
+import { readManifest } from "../host/manifest/mod.ts";
 import { Plugin } from "../host/plugin.ts";
 import { defaultServices, type LogEntry, type PluginEvent } from "../host/_services.ts";
 import { examplePaths, LANGS } from "../pdk/build.ts";

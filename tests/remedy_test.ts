@@ -5,7 +5,7 @@ import { HookError, type HookErrorCode } from "../abi/errors.ts";
 import { watToWasm } from "../fixtures/build.ts";
 import { PluginHost } from "../host/host.ts";
 import { MemoryStateStore } from "../host/state.ts";
-import { HOST_CEILINGS } from "../host/manifest.ts";
+import { HOST_CEILINGS } from "../host/manifest/mod.ts";
 import { Plugin, type PluginOptions } from "../host/plugin.ts";
 import { fixtureBytes, loadFixture, withFixture, withTempDir, writePlugin } from "./_helpers.ts";
 

@@ -1,18 +1,18 @@
 /**
  * Writes `plugin.schema.json` at the repository root from the manifest's zod
  * schema, and `hooks.schema.json` from the hook file's. Run it after changing
- * `host/manifest.ts` or `host/hookfiles/schema.ts`:
+ * `host/manifest/` or `host/hookfiles/schema.ts`:
  *
  * ```sh
  * deno run --allow-write=plugin.schema.json,hooks.schema.json tools/gen_schema.ts
  * ```
  *
- * `host/manifest_test.ts` fails while the committed file is stale.
+ * `host/manifest/manifest_test.ts` fails while the committed file is stale.
  *
  * @module
  */
 
-import { manifestJsonSchema } from "../host/manifest.ts";
+import { manifestJsonSchema } from "../host/manifest/mod.ts";
 import { hookFileJsonSchema } from "../host/hookfiles/schema.ts";
 
 /** Where the schema is written: the repository root, whatever the working directory. */

@@ -18,7 +18,7 @@
  */
 
 import { discoverHooks } from "../host/hookfiles/discover.ts";
-import { readManifest } from "../host/manifest.ts";
+import { readManifest } from "../host/manifest/mod.ts";
 import {
   definitionFingerprint,
   loadedPluginFingerprint,

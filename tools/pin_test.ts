@@ -1,6 +1,6 @@
 // tools/pin.ts: the tool every digest refusal names must also pin a manifest that has no digest.
 import assert from "node:assert/strict";
-import { parseManifest } from "../host/manifest.ts";
+import { parseManifest } from "../host/manifest/mod.ts";
 import { pinText } from "./pin.ts";
 
 const DIGEST = `blake3:${"ab".repeat(32)}`;

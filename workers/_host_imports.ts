@@ -18,6 +18,8 @@
  */
 
 import { Status } from "../abi/status.ts";
+import { pack } from "../abi/packed.ts";
+import { HOST_IMPORTS, type HostImportName } from "../abi/imports.ts";
 import {
   GuestAbandoned,
   type GuestContext,
@@ -25,8 +27,14 @@ import {
   MAX_GUEST_MESSAGE_BYTES,
   readMessage,
 } from "./guest.ts";
-import type { InitMessage, StateChannel, WorkerReply } from "./protocol.ts";
-import { STATE_HEADER_BYTES, StateOp, StateSlot, StateState } from "./protocol.ts";
+import type { InitMessage, StateChannel, WorkerReply } from "../channel/protocol.ts";
+import {
+  STATE_HEADER_BYTES,
+  StateFound,
+  StateOp,
+  StateSlot,
+  StateState,
+} from "../channel/layout.ts";
 
 const strict = new TextDecoder("utf-8", { fatal: true });
 const LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -59,8 +67,51 @@ export interface CallQuota {
   logs: number;
 }
 
+/** What an implementation is made from: the init message, the quotas, and the plugin's state client. */
+interface ImplementationContext {
+  readonly m: InitMessage;
+  readonly quota: CallQuota;
+  /** The state client, made on first use; `undefined` without a state channel. */
+  state(): StateClient | undefined;
+}
+
 /**
- * The import factories granted to a plugin.
+ * The implementation of every host import, keyed by {@linkcode HostImportName}:
+ * an import added to `HOST_IMPORTS` without a row here is a type error.
+ * `"guest"` marks the always-granted imports the guest serves itself
+ * (`gn_panic`, `gn_error_set`); a row may give nothing when what it needs is
+ * absent (no state channel).
+ */
+const IMPLEMENTATIONS: {
+  readonly [K in HostImportName]:
+    | "guest"
+    | ((c: ImplementationContext) => ImportFactory | undefined);
+} = {
+  gn_panic: "guest",
+  gn_error_set: "guest",
+  gn_log: (c) => logImport(c.m.maxLogsPerCall, c.quota),
+  gn_time_ms: () => () => () => BigInt(Date.now()),
+  gn_state_get: (c) => {
+    const state = c.state();
+    return state && ((ctx) => (kp: number, kl: number) => state.get(ctx, kp, kl));
+  },
+  gn_state_set: (c) => {
+    const state = c.state();
+    return state &&
+      ((ctx) => (kp: number, kl: number, vp: number, vl: number) => state.set(ctx, kp, kl, vp, vl));
+  },
+  gn_state_del: (c) => {
+    const state = c.state();
+    return state && ((ctx) => (kp: number, kl: number) => state.del(ctx, kp, kl));
+  },
+  gn_event_emit: (c) => emitImport(c.m, c.quota),
+  gn_fuel_remaining: () => (ctx) => () => ctx.fuelLeft() ?? -1n,
+  gn_sink_append: (c) => sinkImport(c.m),
+};
+
+/**
+ * The import factories granted to a plugin: one per row of `HOST_IMPORTS`
+ * whose token is granted.
  *
  * @param m The init message (granted tokens, approvals, quotas, channels).
  * @param quota The per-call event counters.
@@ -74,17 +125,21 @@ export function hostImports(
 ): Record<string, ImportFactory> {
   const out: Record<string, ImportFactory> = {};
   const granted = new Set(m.granted);
-  if (granted.has("clock")) out.gn_time_ms = () => () => BigInt(Date.now());
-  if (granted.has("fuel")) out.gn_fuel_remaining = (ctx) => () => ctx.fuelLeft() ?? -1n;
-  if (granted.has("log")) out.gn_log = logImport(m.maxLogsPerCall, quota);
-  if (granted.has("emit")) out.gn_event_emit = emitImport(m, quota);
-  if (granted.has("sink")) out.gn_sink_append = sinkImport(m);
-  if (granted.has("state") && m.state !== undefined) {
-    const state = new StateClient(m.state, m.hostCallTimeoutMs, abandoned);
-    out.gn_state_get = (ctx) => (kp: number, kl: number) => state.get(ctx, kp, kl);
-    out.gn_state_set = (ctx) => (kp: number, kl: number, vp: number, vl: number) =>
-      state.set(ctx, kp, kl, vp, vl);
-    out.gn_state_del = (ctx) => (kp: number, kl: number) => state.del(ctx, kp, kl);
+  let client: StateClient | undefined;
+  const context: ImplementationContext = {
+    m,
+    quota,
+    state: () =>
+      client ??= m.state === undefined
+        ? undefined
+        : new StateClient(m.state, m.hostCallTimeoutMs, abandoned),
+  };
+  for (const spec of HOST_IMPORTS) {
+    if (spec.token === null || !granted.has(spec.token)) continue;
+    const implementation = IMPLEMENTATIONS[spec.name];
+    if (implementation === "guest") continue;
+    const factory = implementation(context);
+    if (factory !== undefined) out[spec.name] = factory;
   }
   return out;
 }
@@ -255,17 +310,17 @@ class StateClient {
 
   get(ctx: GuestContext, kp: number, kl: number): bigint {
     const k = this.#key(ctx, kp, kl);
-    if (k < 0) return BigInt.asUintN(32, BigInt(Status.bad_payload));
+    if (k < 0) return pack(0, Status.bad_payload);
     const status = this.#roundTrip(StateOp.get, k, 0);
-    if (status < 0) return BigInt.asUintN(32, BigInt(status));
-    if (status === 0) return 0n; // absent
+    if (status < 0) return pack(0, status);
+    if (status === StateFound.absent) return pack(0, 0);
     const len = this.#ctrl[StateSlot.valueLen];
-    if (len === 0) return 0n;
+    if (len === 0) return pack(0, 0);
     // Copy out of the shared buffer before gn_alloc runs guest code.
     const value = this.#data.slice(k, k + len);
     const ptr = ctx.write(value);
-    if (ptr === 0) return BigInt.asUintN(32, BigInt(Status.out_of_memory));
-    return (BigInt(ptr) << 32n) | BigInt(len);
+    if (ptr === 0) return pack(0, Status.out_of_memory);
+    return pack(ptr, len);
   }
 
   set(ctx: GuestContext, kp: number, kl: number, vp: number, vl: number): number {

@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { IsolationReport, ProbeOutcome } from "./protocol.ts";
+import type { IsolationReport, ProbeOutcome } from "../channel/protocol.ts";
 
 /**
  * Globals a plugin's worker never needs, removed before any plugin code is

@@ -13,7 +13,7 @@
 import { WASI_IMPORTS, WasiErrno } from "../abi/wasi.ts";
 import { cleanMessage, type GuestContext, GuestExit, type ImportFactory } from "./guest.ts";
 import { MAX_GUEST_MESSAGE_BYTES } from "./guest.ts";
-import type { InitMessage, WorkerReply } from "./protocol.ts";
+import type { InitMessage, WorkerReply } from "../channel/protocol.ts";
 
 /** The per-call log counter shared with `gn_log` (workers/_host_imports.ts). */
 export interface LogQuota {

@@ -10,15 +10,13 @@
  */
 
 import { HookError, type HookErrorCode } from "../abi/errors.ts";
-import { codeForStatus } from "../abi/status.ts";
+import { codeForStatus, Status } from "../abi/status.ts";
 import { decodeUtf8 } from "../abi/utf8.ts";
+import { FUEL_EXPORTS, REFUEL_NAMES } from "../abi/imports.ts";
+import { unpack } from "../abi/packed.ts";
 
-/** Names of the exports the fuel instrumenter adds (see `meter/`). */
-export const METER_EXPORTS = {
-  get: "__gn_fuel_get",
-  set: "__gn_fuel_set",
-  start: "__gn_start",
-} as const;
+const FUEL_GET = FUEL_EXPORTS.get;
+const FUEL_SET = FUEL_EXPORTS.set;
 
 /**
  * The import the meter adds with `refuel` (see `meter/`): called each time
@@ -26,7 +24,7 @@ export const METER_EXPORTS = {
  * the host abandoned the call, so a guest that never calls the host stops
  * within one slice of the timeout.
  */
-export const REFUEL_IMPORT = { module: "__gn_meter", name: "__gn_refuel" } as const;
+export const REFUEL_IMPORT: typeof REFUEL_NAMES = REFUEL_NAMES;
 
 /**
  * The fuel one refuel hands out: about a millisecond of guest work, the
@@ -58,8 +56,6 @@ export const MAX_GUEST_MESSAGE_BYTES = 4096;
 
 const lossy = new TextDecoder("utf-8", { fatal: false });
 const encoder = new TextEncoder();
-/** Scratch for unpacking i64 results into halves without BigInt arithmetic. */
-const packedView = new DataView(new ArrayBuffer(8));
 
 /** What a host import sees of the call it runs in. */
 export interface GuestContext {
@@ -129,9 +125,9 @@ interface Exports {
   gn_free(ptr: number, size: number): void;
   gn_handle_hook(namePtr: number, nameLen: number, payloadPtr: number, payloadLen: number): bigint;
   gn_abi_version?: () => number;
-  __gn_fuel_get?: () => bigint;
-  __gn_fuel_set?: (fuel: bigint) => void;
-  __gn_start?: () => void;
+  [FUEL_EXPORTS.get]?: () => bigint;
+  [FUEL_EXPORTS.set]?: (fuel: bigint) => void;
+  [FUEL_EXPORTS.start]?: () => void;
   _initialize?: () => void;
 }
 
@@ -252,10 +248,10 @@ export class Guest {
       });
       next = instance.exports as unknown as Exports;
       // The start function, then a WASI reactor's `_initialize` (its constructors).
-      for (const start of [next.__gn_start, next._initialize]) {
+      for (const start of [next[FUEL_EXPORTS.start], next._initialize]) {
         if (typeof start !== "function") continue;
         const fuel = this.#options.fuel;
-        if (fuel !== undefined && next.__gn_fuel_set !== undefined) next.__gn_fuel_set(fuel);
+        if (fuel !== undefined && next[FUEL_SET] !== undefined) next[FUEL_SET](fuel);
         // Host imports called by the start function see the instance starting.
         this.#starting = next;
         start();
@@ -311,14 +307,14 @@ export class Guest {
         mem.set(data, ptr);
         return ptr;
       },
-      fuelLeft: () => this.#options.fuel === undefined ? undefined : x().__gn_fuel_get?.(),
+      fuelLeft: () => this.#options.fuel === undefined ? undefined : x()[FUEL_GET]?.(),
       payload: () => this.#payload,
     };
   }
 
   #setFuel(): void {
-    if (this.#options.fuel !== undefined && this.#exports.__gn_fuel_set !== undefined) {
-      this.#exports.__gn_fuel_set(this.#options.fuel);
+    if (this.#options.fuel !== undefined && this.#exports[FUEL_SET] !== undefined) {
+      this.#exports[FUEL_SET](this.#options.fuel);
     }
   }
 
@@ -425,8 +421,8 @@ export class Guest {
       // Error paths: free what is still held, best effort (the instance may be recycled).
       if (payloadPtr !== 0) this.#free(payloadPtr, payload.length);
       if (namePtr !== 0) this.#free(namePtr, name.length);
-      if (fuelBefore !== undefined && x.__gn_fuel_get !== undefined) {
-        this.lastFuelUsed = fuelBefore - x.__gn_fuel_get();
+      if (fuelBefore !== undefined && x[FUEL_GET] !== undefined) {
+        this.lastFuelUsed = fuelBefore - x[FUEL_GET]();
       }
       this.#hook = undefined;
       this.#payload = undefined;
@@ -438,9 +434,7 @@ export class Guest {
 
   #answer<R>(packed: bigint, hook: string, read: (body: Uint8Array) => R): R | null {
     const plugin = this.#options.plugin;
-    packedView.setBigInt64(0, packed, true);
-    const ptr = packedView.getUint32(4, true);
-    const len = packedView.getInt32(0, true);
+    const { ptr, len } = unpack(packed);
     if (len === 0) return null;
     if (len < 0) {
       if (ptr !== 0) {
@@ -504,7 +498,7 @@ export class Guest {
       throw new HookError(
         "out_of_memory",
         `Cannot call hook "${hook}": gn_alloc(${size}) for the ${what} returned 0 (out of memory); send less, or raise \`memory_pages\` under \`[limits]\` in plugin.toml (the host clamps it to its limits.memoryPages ceiling)`,
-        { plugin, hook, status: -2 },
+        { plugin, hook, status: Status.out_of_memory },
       );
     }
     if (ptr + size > this.#exports.memory.buffer.byteLength) {
@@ -544,7 +538,7 @@ export class Guest {
     const plugin = this.#options.plugin;
     if (cause instanceof HookError) return cause;
     const where = hook === undefined ? "start-up" : `hook "${hook}"`;
-    const left = exports?.__gn_fuel_get?.();
+    const left = exports?.[FUEL_GET]?.();
     if (left !== undefined && left < 0n) {
       const budget = this.#options.fuel;
       return new HookError(
@@ -563,14 +557,14 @@ export class Guest {
       return new HookError(
         "trapped",
         `Plugin exited with code ${cause.code} (WASI proc_exit) in ${where}; a plugin must return from its hooks, not exit`,
-        { plugin, hook, status: -5, cause },
+        { plugin, hook, status: Status.trapped, cause },
       );
     }
     if (cause instanceof GuestPanic) {
       return new HookError("trapped", `Plugin panicked in ${where}: ${cause.message}`, {
         plugin,
         hook,
-        status: -5,
+        status: Status.trapped,
         cause,
       });
     }
@@ -578,14 +572,14 @@ export class Guest {
       return new HookError("trapped", `Plugin trapped in ${where}: ${cause.message}`, {
         plugin,
         hook,
-        status: -5,
+        status: Status.trapped,
         cause,
       });
     }
     return new HookError(
       "trapped",
       `Plugin failed in ${where}: ${cause instanceof Error ? cause.message : String(cause)}`,
-      { plugin, hook, status: -5, cause },
+      { plugin, hook, status: Status.trapped, cause },
     );
   }
 }

@@ -16,9 +16,9 @@ import { HookError } from "../abi/errors.ts";
 import { assertAbiVersion } from "../abi/module_check.ts";
 import { Guest } from "./guest.ts";
 import { closeGlobals, selfTest } from "./_isolation_probe.ts";
-import type { CallMessage, InitMessage, WorkerReply } from "./protocol.ts";
+import type { CallMessage, InitMessage, WorkerReply } from "../channel/protocol.ts";
 import { hostImports, post, servicesPosted } from "./_host_imports.ts";
-import { ChannelServer } from "./_serve.ts";
+import { ChannelServer } from "../channel/worker_end.ts";
 import { wasiImports } from "./_wasi.ts";
 
 // Before anything else runs (and long before a guest is instantiated): no
@@ -78,13 +78,13 @@ async function init(m: InitMessage): Promise<void> {
     });
     if (m.checkAbiVersion) assertAbiVersion(guest.abiVersion(), m.plugin);
     if (m.channel !== undefined) {
-      server = new ChannelServer(
-        m.channel.buffer,
-        m.channel.spin,
+      server = new ChannelServer({
+        buffer: m.channel.buffer,
+        spin: m.channel.spin,
         guest,
-        servicesPosted,
-        (msg, transfer) => self.postMessage(msg, { transfer }),
-      );
+        messages: servicesPosted,
+        post: (msg, transfer) => self.postMessage(msg, { transfer }),
+      });
     }
     reply({ type: "ready", isolation });
     serve();

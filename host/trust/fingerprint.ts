@@ -10,7 +10,7 @@
 
 import { resolve } from "node:path";
 import type { HookDefinition } from "../hookfiles/schema.ts";
-import type { LoadedManifest } from "../manifest.ts";
+import type { LoadedManifest } from "../manifest/mod.ts";
 
 /** Something the trust store can approve. */
 export interface TrustSubject {

@@ -1,6 +1,7 @@
 /**
- * The layout of the shared-memory call channel between the host and one
- * plugin worker. Both sides import it; it uses no Deno APIs.
+ * The layout of the shared memory between the host and one plugin worker:
+ * the call channel and the state channel. Both sides import it; it uses no
+ * Deno APIs. The messages that go beside it are in `protocol.ts`.
  *
  * One `SharedArrayBuffer` per worker: a header of i32 slots, then one data
  * region. A request is the hook name followed by the envelope; the worker
@@ -109,4 +110,47 @@ export const SpinSlot = {
    * worker spins while another waits to be woken (it would need the core).
    */
   waiting: 2,
+} as const;
+
+/** Bytes before the data of a state channel: i32 slots. */
+export const STATE_HEADER_BYTES = 32;
+
+/**
+ * Slots of a state channel's header; the data area holds the key, then the
+ * value. `seq` is the request's sequence number, which the host copies into
+ * `answered` with its answer: the worker takes only the answer to the request
+ * it is waiting for.
+ */
+export const StateSlot = {
+  state: 0,
+  op: 1,
+  keyLen: 2,
+  valueLen: 3,
+  status: 4,
+  seq: 5,
+  answered: 6,
+} as const;
+
+/** States of a state channel (the `state` slot). */
+export const StateState = {
+  /** No request pending. */
+  idle: 0,
+  /** The worker wrote a request and waits. */
+  request: 1,
+  /** The host wrote the answer (and copied the request's `seq`). */
+  answered: 2,
+} as const;
+
+/** State operations. */
+export const StateOp = { get: 1, set: 2, del: 3 } as const;
+
+/**
+ * The status of an answered `get` when it is not a negative status
+ * (`abi/status.ts`): whether the key was there.
+ */
+export const StateFound = {
+  /** No value under the key. */
+  absent: 0,
+  /** The value follows the key in the data area (`valueLen` bytes). */
+  present: 1,
 } as const;

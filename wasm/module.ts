@@ -1,15 +1,26 @@
 /**
- * Module-level decoding for the meter: the section list and what the
- * rewriter needs from the non-code sections, with the feature gate applied
- * to everything outside function bodies. Function bodies are only located
- * here; `_instrument.ts` reads them.
+ * The module reader, the only one: one pass over a module gives the section
+ * list and what the meter's rewriter needs from the non-code sections, and
+ * the signatures, imports and exports the module check needs, with the
+ * feature gate applied to everything outside function bodies. Function
+ * bodies are only located here; `code.ts` reads them. A module is read once
+ * per load: the host checks it and meters it from the same
+ * {@linkcode ParsedModule}.
  *
  * @module
  */
 
-import { ByteReader, readHeader } from "../abi/_wasm_reader.ts";
-import { HookError } from "../abi/errors.ts";
-import { readRefType, readValType, skipConstExpr, unknown, unsupported } from "./_code.ts";
+import {
+  ByteReader,
+  type ExportEntry,
+  type FuncType,
+  type ImportEntry,
+  readHeader,
+  VAL_TYPE_NAMES,
+  type ValType,
+  WasmReservedNameError,
+} from "./reader.ts";
+import { readRefType, readValType, skipConstExpr, unknown, unsupported } from "./code.ts";
 
 /** One section of the input, by byte range. */
 export interface SectionRef {
@@ -51,7 +62,7 @@ export interface BodyRef {
   end: number;
 }
 
-/** What the rewriter needs to know about the input module. */
+/** What the rewriter and the module check need to know about the input module. */
 export interface ParsedModule {
   /** The input. */
   bytes: Uint8Array;
@@ -59,8 +70,16 @@ export interface ParsedModule {
   sections: SectionRef[];
   /** Parameter count of each type. */
   typeParams: number[];
+  /** Each type's signature. */
+  types: FuncType[];
+  /** Every import, in order. */
+  imports: ImportEntry[];
+  /** Every export, in order (function exports with their signature). */
+  exports: ExportEntry[];
   /** Imported functions. */
   importedFuncs: number;
+  /** Type index of each imported function. */
+  importTypes: number[];
   /** Imported globals. */
   importedGlobals: number;
   /** Imported memories. */
@@ -110,34 +129,19 @@ export const SECTION_RANK: Readonly<Record<number, number>> = {
   11: 13, // data
 };
 
-/** The prefix reserved for names the meter adds. */
-export const RESERVED_PREFIX = "__gn_";
+/** Options of {@linkcode parseModule}. */
+export interface ParseOptions {
+  /** A prefix no import or export name may use (the names the host adds). */
+  reservedPrefix?: string;
+}
 
-const RESERVED_BYTES = new TextEncoder().encode(RESERVED_PREFIX);
-
-/**
- * Reads a name and tells whether it starts with {@linkcode RESERVED_PREFIX},
- * without decoding it (the engine's validator checks the UTF-8).
- */
-function readNameIsReserved(r: ByteReader): boolean {
-  const name = r.bytesN(r.u32());
-  if (name.length < RESERVED_BYTES.length) return false;
-  for (let i = 0; i < RESERVED_BYTES.length; i++) {
-    if (name[i] !== RESERVED_BYTES[i]) return false;
+/** Reads a name; refuses it when it uses the reserved prefix. */
+function readName(r: ByteReader, kind: string, reserved: string | undefined, at: number): string {
+  const name = r.name();
+  if (reserved !== undefined && name.startsWith(reserved)) {
+    throw new WasmReservedNameError(kind, name, reserved, at);
   }
-  return true;
-}
-
-function nameAt(bytes: Uint8Array, at: number): string {
-  const r = new ByteReader(bytes, at);
-  return new TextDecoder().decode(r.bytesN(r.u32()));
-}
-
-function reserved(kind: string, name: string, at: number): HookError {
-  return new HookError(
-    "invalid_module",
-    `Cannot meter module: the ${kind} "${name}" uses the reserved prefix "${RESERVED_PREFIX}" at byte ${at}`,
-  );
+  return name;
 }
 
 function readLimits(r: ByteReader, what: "memory" | "table", where: string): LimitsInfo {
@@ -169,7 +173,7 @@ function readTableType(r: ByteReader, where: string): TableInfo {
   return { refType, limits: readLimits(r, "table", where) };
 }
 
-function readFuncType(r: ByteReader, where: string): number {
+function readFuncType(r: ByteReader, where: string): FuncType {
   const at = r.pos;
   const form = r.byte();
   if (form !== 0x60) {
@@ -178,10 +182,11 @@ function readFuncType(r: ByteReader, where: string): number {
     }
     throw unknown(`type form 0x${form.toString(16)}`, where, at);
   }
-  const params = r.u32();
-  for (let i = 0; i < params; i++) readValType(r, where);
-  for (let n = r.u32(); n > 0; n--) readValType(r, where);
-  return params;
+  const params: ValType[] = [];
+  for (let n = r.u32(); n > 0; n--) params.push(VAL_TYPE_NAMES[readValType(r, where)]);
+  const results: ValType[] = [];
+  for (let n = r.u32(); n > 0; n--) results.push(VAL_TYPE_NAMES[readValType(r, where)]);
+  return { params, results };
 }
 
 /**
@@ -190,16 +195,21 @@ function readFuncType(r: ByteReader, where: string): number {
  *
  * @param bytes The input module.
  * @returns What the rewriter needs.
- * @throws {HookError} `invalid_module` (including reserved names) or `unsupported_feature`.
+ * @throws {WasmFeatureError} For a refused feature; `WasmUnknownError` for unknown bytes; `WasmReservedNameError` for a reserved name.
  * @throws {WasmFormatError} For truncated or malformed bytes (the caller maps it).
  */
-export function parseModule(bytes: Uint8Array): ParsedModule {
+export function parseModule(bytes: Uint8Array, options: ParseOptions = {}): ParsedModule {
+  const reserved = options.reservedPrefix;
   const r = readHeader(bytes);
   const m: ParsedModule = {
     bytes,
     sections: [],
     typeParams: [],
+    types: [],
+    imports: [],
+    exports: [],
     importedFuncs: 0,
+    importTypes: [],
     importedGlobals: 0,
     importedMemories: 0,
     importedTables: 0,
@@ -239,11 +249,13 @@ export function parseModule(bytes: Uint8Array): ParsedModule {
         break;
       case 1:
         for (let n = s.u32(), i = 0; n > 0; n--, i++) {
-          m.typeParams.push(readFuncType(s, `type ${i}`));
+          const type = readFuncType(s, `type ${i}`);
+          m.types.push(type);
+          m.typeParams.push(type.params.length);
         }
         break;
       case 2:
-        for (let n = s.u32(); n > 0; n--) readImport(s, m);
+        for (let n = s.u32(); n > 0; n--) readImport(s, m, reserved);
         break;
       case 3:
         for (let n = s.u32(); n > 0; n--) m.funcTypes.push(s.u32());
@@ -274,11 +286,12 @@ export function parseModule(bytes: Uint8Array): ParsedModule {
       case 7:
         for (let n = s.u32(); n > 0; n--) {
           const at = s.pos;
-          if (readNameIsReserved(s)) throw reserved("export", nameAt(bytes, at), at);
+          const name = readName(s, "export", reserved, at);
           const kind = s.byte();
           if (kind === 4) throw unsupported("exception handling", "a tag export", "the module", at);
           if (kind > 4) throw unknown(`export kind ${kind}`, "the module", at);
-          s.u32();
+          const index = s.u32();
+          m.exports.push({ name, kind: EXPORT_KINDS[kind], index });
           m.exportCount++;
         }
         break;
@@ -323,40 +336,55 @@ export function parseModule(bytes: Uint8Array): ParsedModule {
   for (const t of m.funcTypes) {
     if (t >= m.typeParams.length) r.fail(`Function type index ${t} out of range`);
   }
+  for (const e of m.exports) {
+    if (e.kind !== "func") continue;
+    const type = funcTypeOf(m, e.index);
+    if (type === undefined) r.fail(`Export "${e.name}" names a missing function ${e.index}`);
+    e.type = type;
+  }
   if (m.importedMemories + m.memories.length > 1) {
     throw unsupported("multi-memory", "more than one memory", "the module", 8);
   }
   return m;
 }
 
-function readImport(r: ByteReader, m: ParsedModule): void {
+function readImport(r: ByteReader, m: ParsedModule, reserved: string | undefined): void {
   const at = r.pos;
-  if (readNameIsReserved(r)) throw reserved("import module", nameAt(r.bytes, at), at);
-  const fieldAt = r.pos;
-  if (readNameIsReserved(r)) throw reserved("import", nameAt(r.bytes, fieldAt), at);
+  const module = readName(r, "import module", reserved, at);
+  const name = readName(r, "import", reserved, at);
   const where = `import ${
     m.importedFuncs + m.importedTables + m.importedMemories +
     m.importedGlobals
-  } ("${nameAt(r.bytes, at)}" "${nameAt(r.bytes, fieldAt)}")`;
+  } ("${module}" "${name}")`;
   const kind = r.byte();
   switch (kind) {
-    case 0:
-      r.u32();
+    case 0: {
+      const index = r.u32();
+      const type = m.types[index];
+      if (type === undefined) r.fail(`Type index ${index} out of range`);
+      m.importTypes.push(index);
       m.importedFuncs++;
+      m.imports.push({ module, name, kind: "func", type });
       return;
-    case 1:
-      readTableType(r, where);
+    }
+    case 1: {
+      const { limits } = readTableType(r, where);
       m.importedTables++;
+      m.imports.push({ module, name, kind: "table", limits: entryLimits(limits) });
       return;
-    case 2:
-      readLimits(r, "memory", where);
+    }
+    case 2: {
+      const limits = readLimits(r, "memory", where);
       m.importedMemories++;
+      m.imports.push({ module, name, kind: "memory", limits: entryLimits(limits) });
       return;
+    }
     case 3: {
-      readValType(r, where);
+      const valType = VAL_TYPE_NAMES[readValType(r, where)];
       const mut = r.byte();
       if (mut > 1) throw unknown(`global mutability ${mut}`, where, r.pos - 1);
       m.importedGlobals++;
+      m.imports.push({ module, name, kind: "global", valType, mutable: mut === 1 });
       return;
     }
     case 4:
@@ -398,4 +426,37 @@ function readData(r: ByteReader, where: string): number {
   }
   if (flags !== 1) skipConstExpr(r, where);
   return r.bytesN(r.u32()).length;
+}
+
+const EXPORT_KINDS = ["func", "table", "memory", "global"] as const;
+
+function entryLimits(
+  l: LimitsInfo,
+): { min: number; max?: number; shared: boolean; memory64: boolean } {
+  return { min: l.min, max: l.max, shared: false, memory64: false };
+}
+
+/**
+ * The signature of a function, imported ones first in the index space.
+ *
+ * @param m The parsed module.
+ * @param index A function index.
+ * @returns Its signature, or `undefined` when there is no such function.
+ */
+export function funcTypeOf(m: ParsedModule, index: number): FuncType | undefined {
+  if (index < m.importedFuncs) return m.types[m.importTypes[index]];
+  const t = m.funcTypes[index - m.importedFuncs];
+  return t === undefined ? undefined : m.types[t];
+}
+
+/**
+ * The body bytes (locals and code) of a defined function.
+ *
+ * @param m The parsed module.
+ * @param index A function index.
+ * @returns The bytes, or `undefined` for an imported or missing function.
+ */
+export function bodyOf(m: ParsedModule, index: number): Uint8Array | undefined {
+  const b = m.bodies[index - m.importedFuncs];
+  return b === undefined ? undefined : m.bytes.subarray(b.start, b.end);
 }

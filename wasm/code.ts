@@ -1,7 +1,8 @@
 /**
- * The instruction decoder of the meter: reads one instruction, skips its
- * immediates exactly, classifies it for the region analysis and enforces the
- * feature gate. Anything it does not know is refused (fail closed).
+ * The instruction decoder: reads one instruction, skips its immediates
+ * exactly, classifies it (for the meter's region analysis) and enforces the
+ * feature gate. Anything it does not know is refused (fail closed), with a
+ * {@linkcode WasmFeatureError} or a {@linkcode WasmUnknownError}.
  *
  * Accepted: MVP, sign extension, non-trapping float-to-int, bulk memory,
  * reference types (funcref/externref only), multi-value, fixed-width SIMD,
@@ -12,9 +13,13 @@
  * @module
  */
 
-import type { ByteReader } from "../abi/_wasm_reader.ts";
-import { HookError } from "../abi/errors.ts";
-import { type ByteWriter, readSigned, skipSigned } from "./_bytes.ts";
+import {
+  type ByteReader,
+  readSigned,
+  skipSigned,
+  WasmFeatureError,
+  WasmUnknownError,
+} from "./reader.ts";
 
 /** A straight-line instruction with no dynamic cost. */
 export const K_PLAIN = 0;
@@ -90,7 +95,8 @@ const GC_TYPE_CODES = new Set([
   0x74,
 ]);
 
-function hex(n: number): string {
+/** `0x`-prefixed hex of a byte, for messages. */
+export function hex(n: number): string {
   return `0x${n.toString(16).padStart(2, "0")}`;
 }
 
@@ -108,12 +114,8 @@ export function unsupported(
   what: string,
   where: string,
   offset: number,
-): HookError {
-  return new HookError(
-    "unsupported_feature",
-    `Cannot meter module: ${feature} is not supported: ${what} in ${where} at byte ${offset}; ` +
-      `build the module without ${feature} (docs/abi.md#limits lists what is accepted)`,
-  );
+): WasmFeatureError {
+  return new WasmFeatureError(feature, what, where, offset);
 }
 
 /**
@@ -124,11 +126,8 @@ export function unsupported(
  * @param offset Byte offset in the module.
  * @returns The error to throw.
  */
-export function unknown(what: string, where: string, offset: number): HookError {
-  return new HookError(
-    "invalid_module",
-    `Cannot meter module: unknown ${what} in ${where} at byte ${offset}`,
-  );
+export function unknown(what: string, where: string, offset: number): WasmUnknownError {
+  return new WasmUnknownError(what, where, offset);
 }
 
 /**
@@ -342,7 +341,7 @@ function readMisc(r: ByteReader, out: Instr, where: string, at: number): void {
  * @param r The reader, positioned at an opcode.
  * @param out Receives the classification.
  * @param where For messages, e.g. `function 3`.
- * @throws {HookError} `unsupported_feature` or `invalid_module`.
+ * @throws {WasmFeatureError} For a refused feature; {@linkcode WasmUnknownError} for unknown bytes.
  */
 export function readInstr(r: ByteReader, out: Instr, where: string): void {
   const at = r.pos;
@@ -499,38 +498,6 @@ export function skipConstExpr(r: ByteReader, where: string): void {
   for (;;) {
     const at = r.pos;
     readInstr(r, instr, where);
-    if (instr.kind === K_END) return;
-    if (instr.kind !== K_PLAIN && instr.kind !== K_REF_FUNC) {
-      throw unknown(`opcode ${hex(instr.opcode)}`, where, at);
-    }
-  }
-}
-
-/**
- * Copies a constant expression up to and including its `end`, adding
- * `shift` to every `ref.func` index at or above `from`.
- *
- * @param r The reader, at the expression.
- * @param w Receives the expression.
- * @param from The first function index that moves.
- * @param shift How far it moves.
- * @param where For messages.
- */
-export function copyConstExpr(
-  r: ByteReader,
-  w: ByteWriter,
-  from: number,
-  shift: number,
-  where: string,
-): void {
-  const instr = newInstr();
-  for (;;) {
-    const at = r.pos;
-    readInstr(r, instr, where);
-    if (instr.kind === K_REF_FUNC && instr.index >= from) {
-      w.byte(0xd2);
-      w.u32(instr.index + shift);
-    } else w.range(r.bytes, at, r.pos);
     if (instr.kind === K_END) return;
     if (instr.kind !== K_PLAIN && instr.kind !== K_REF_FUNC) {
       throw unknown(`opcode ${hex(instr.opcode)}`, where, at);

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { blake3 } from "hash-wasm";
 import { TomlError } from "smol-toml";
-import { HookError, type HookErrorCode } from "../abi/errors.ts";
+import { HookError, type HookErrorCode } from "../../abi/errors.ts";
 import {
   checkGrants,
   clampLimits,
@@ -14,7 +14,7 @@ import {
   manifestJsonSchema,
   parseManifest,
   readManifest,
-} from "./manifest.ts";
+} from "./mod.ts";
 
 const FILE = "plugins/demo/plugin.toml";
 const ZERO_DIGEST = "blake3:" + "0".repeat(64);
@@ -592,7 +592,7 @@ Deno.test("parseManifest() names the type of a wrongly typed value", () => {
 
 Deno.test("plugin.schema.json is in sync with the zod schema", async () => {
   const committed = JSON.parse(
-    await Deno.readTextFile(new URL("../plugin.schema.json", import.meta.url)),
+    await Deno.readTextFile(new URL("../../plugin.schema.json", import.meta.url)),
   );
   assert.deepEqual(committed, manifestJsonSchema());
 });

@@ -1,7 +1,8 @@
 /**
- * The messages between the host and a plugin's worker. Plain records only:
- * errors travel as {@linkcode HookErrorRecord}s and become `HookError`s on
- * the host side.
+ * The messages between the host and a plugin's worker (one half of the
+ * channel's contract; the shared-memory layout is the other, in
+ * `layout.ts`). Plain records only: errors travel as
+ * {@linkcode HookErrorRecord}s and become `HookError`s on the host side.
  *
  * @module
  */
@@ -27,38 +28,6 @@ export interface IsolationReport {
    */
   open?: { dataImport: boolean };
 }
-
-/** Bytes before the data of a state channel: i32 slots. */
-export const STATE_HEADER_BYTES = 32;
-
-/**
- * Slots of a state channel's header; the data area holds the key, then the
- * value. `seq` is the request's sequence number, which the host copies into
- * `answered` with its answer: the worker takes only the answer to the request
- * it is waiting for.
- */
-export const StateSlot = {
-  state: 0,
-  op: 1,
-  keyLen: 2,
-  valueLen: 3,
-  status: 4,
-  seq: 5,
-  answered: 6,
-} as const;
-
-/** States of a state channel (the `state` slot). */
-export const StateState = {
-  /** No request pending. */
-  idle: 0,
-  /** The worker wrote a request and waits. */
-  request: 1,
-  /** The host wrote the answer (and copied the request's `seq`). */
-  answered: 2,
-} as const;
-
-/** State operations. */
-export const StateOp = { get: 1, set: 2, del: 3 } as const;
 
 /** The shared buffer of a plugin's state requests, and its quotas. */
 export interface StateChannel {
