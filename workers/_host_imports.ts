@@ -35,6 +35,7 @@ import {
   StateSlot,
   StateState,
 } from "../channel/layout.ts";
+import { admitLogLine } from "./_wasi.ts";
 
 const strict = new TextDecoder("utf-8", { fatal: true });
 const LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -146,21 +147,7 @@ export function hostImports(
 
 function logImport(maxPerCall: number, quota: CallQuota): ImportFactory {
   return (ctx) => (level: number, ptr: number, len: number) => {
-    // A flood of lines would flood the host's message queue: cap them per call.
-    if (quota.logs >= maxPerCall) {
-      if (quota.logs++ === maxPerCall) {
-        post({
-          type: "log",
-          hook: ctx.hook,
-          level: "warn",
-          message:
-            `log limit of ${maxPerCall} lines per call reached; the rest of this call's lines are dropped`,
-          invalid: "truncated",
-        });
-      }
-      return;
-    }
-    quota.logs++;
+    if (!admitLogLine(quota, maxPerCall, ctx.hook, post)) return;
     const bytes = ctx.read(ptr, len, MAX_GUEST_MESSAGE_BYTES);
     const known = level >= 0 && level <= 3;
     post({

@@ -20,6 +20,36 @@ export interface LogQuota {
   logs: number;
 }
 
+/**
+ * Counts one log line against the per-call cap (`gn_log` and WASI output share it). Past the cap
+ * the line is dropped, and the first line dropped posts one notice instead.
+ *
+ * @returns Whether the line may be posted.
+ */
+export function admitLogLine(
+  quota: LogQuota,
+  maxPerCall: number,
+  hook: string | undefined,
+  post: (m: WorkerReply) => void,
+): boolean {
+  // A flood of lines would flood the host's message queue: cap them per call.
+  if (quota.logs >= maxPerCall) {
+    if (quota.logs++ === maxPerCall) {
+      post({
+        type: "log",
+        hook,
+        level: "warn",
+        message:
+          `log limit of ${maxPerCall} lines per call reached; the rest of this call's lines are dropped`,
+        invalid: "truncated",
+      });
+    }
+    return false;
+  }
+  quota.logs++;
+  return true;
+}
+
 const lossy = new TextDecoder("utf-8", { fatal: false });
 const NS_PER_MS = 1_000_000n;
 /** `fd_fdstat_get`: filetype character device; rights `fd_read` (bit 1) and `fd_write` (bit 6). */
@@ -212,20 +242,7 @@ function writeLines(
   const lines = text.split("\n");
   if (lines.at(-1) === "") lines.pop();
   for (const line of lines) {
-    if (quota.logs >= maxPerCall) {
-      if (quota.logs++ === maxPerCall) {
-        post({
-          type: "log",
-          hook: ctx.hook,
-          level: "warn",
-          message:
-            `log limit of ${maxPerCall} lines per call reached; the rest of this call's lines are dropped`,
-          invalid: "truncated",
-        });
-      }
-      return;
-    }
-    quota.logs++;
+    if (!admitLogLine(quota, maxPerCall, ctx.hook, post)) return;
     const long = line.length > MAX_GUEST_MESSAGE_BYTES;
     post({
       type: "log",
