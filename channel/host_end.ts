@@ -13,6 +13,7 @@ import type {
   CallMessage,
   InitMessage,
   IsolationReport,
+  LinkMessage,
   StateChannel,
   WorkerReply,
 } from "./protocol.ts";
@@ -24,6 +25,18 @@ export interface CallOutcome {
   body: string | null;
   /** Fuel the call used, when metered. */
   fuel?: bigint;
+  /** The worker handed the value on to the next plugin of the chain (`relay.ts`). */
+  forwarded?: boolean;
+}
+
+/** Where a call's answer goes on as the next request of a filter chain. */
+export interface Forward {
+  /** The link id in this worker ({@linkcode WorkerTransport.link}). */
+  link: number;
+  /** The next plugin's payload cap, in bytes. */
+  cap: number;
+  /** Bytes of the envelope's tail after the value. */
+  tail: number;
 }
 
 /**
@@ -117,6 +130,10 @@ export class WorkerTransport implements Transport {
   #dead: HookError | undefined;
   onDeath: ((error: HookError) => void) | undefined;
   readonly #ctrl: Int32Array | undefined;
+  readonly #buffer: SharedArrayBuffer | undefined;
+  /** Link ids of the channels this worker may hand values to, by channel. */
+  readonly #links = new WeakMap<SharedArrayBuffer, number>();
+  #nextLink = 1;
   readonly #region: Uint8Array | undefined;
   readonly #fuel: BigInt64Array | undefined;
   readonly #stateChannel: StateChannel | undefined;
@@ -136,6 +153,7 @@ export class WorkerTransport implements Transport {
     this.#cancel = new Int32Array(cancel);
     this.#plugin = plugin;
     this.#stateChannel = state;
+    this.#buffer = channel;
     if (channel !== undefined) {
       this.#ctrl = new Int32Array(channel, 0, HEADER_BYTES / 4);
       this.#fuel = new BigInt64Array(channel, FUEL_BYTE, 1);
@@ -216,8 +234,9 @@ export class WorkerTransport implements Transport {
 
   /** Posts a message and, when the worker serves a channel, makes it yield to receive it. */
   #postToWorker(m: unknown): void {
-    this.#worker.postMessage(m);
     const c = this.#ctrl;
+    if (c !== undefined) Atomics.add(c, Slot.posted, 1);
+    this.#worker.postMessage(m);
     if (
       c !== undefined &&
       Atomics.compareExchange(c, Slot.state, State.idle, State.yield) === State.idle
@@ -226,7 +245,100 @@ export class WorkerTransport implements Transport {
     }
   }
 
-  call(hook: string, payload: string): CallOutcome | Promise<CallOutcome> {
+  /**
+   * The link id by which this worker may hand a filter's value to `next`'s
+   * worker, or 0 when there is none yet: then the link is sent now (when this
+   * worker's channel is idle, so it can yield to receive it), for later calls.
+   *
+   * @param next The transport of the plugin that follows in a chain.
+   * @returns The link id, or 0.
+   */
+  link(next: WorkerTransport): number {
+    const buffer = next.#buffer;
+    if (buffer === undefined || this.#ctrl === undefined || this.#dead !== undefined) return 0;
+    const id = this.#links.get(buffer);
+    if (id !== undefined) return id;
+    if (Atomics.load(this.#ctrl, Slot.state) !== State.idle || this.#pending !== undefined) return 0;
+    const fresh = this.#nextLink++;
+    this.#links.set(buffer, fresh);
+    this.#postToWorker({ type: "link", id: fresh, buffer } satisfies LinkMessage);
+    return 0;
+  }
+
+  /**
+   * Holds the idle channel for a chain hand-off: writes the hook name and
+   * the call's sequence number, and marks the channel `reserved`, so that the
+   * worker of the plugin before it may publish the request.
+   *
+   * @param hook The hook name.
+   * @param forward Where this call's answer goes on, if anywhere.
+   * @returns Whether the channel is now reserved.
+   */
+  reserve(hook: string, forward: Forward | undefined): boolean {
+    const c = this.#ctrl;
+    const region = this.#region;
+    if (
+      c === undefined || region === undefined || this.#dead !== undefined ||
+      this.#pending !== undefined || Atomics.load(c, Slot.state) !== State.idle
+    ) return false;
+    const name = encoder.encodeInto(hook, region);
+    if (name.read !== hook.length) return false;
+    c[Slot.nameLen] = name.written;
+    this.#seq = (this.#seq + 1) | 0;
+    this.#earlyBody = undefined;
+    c[Slot.seq] = this.#seq;
+    this.#setForward(c, forward);
+    return Atomics.compareExchange(c, Slot.state, State.idle, State.reserved) === State.idle;
+  }
+
+  /**
+   * Takes a reservation back.
+   *
+   * @returns `"free"` when no request was published into it (or one was and
+   *   its worker had not picked it up: it never runs), `"taken"` when its
+   *   worker has picked a request up: collect it with `adopt()`.
+   */
+  unreserve(): "free" | "taken" {
+    const c = this.#ctrl!;
+    if (Atomics.compareExchange(c, Slot.state, State.reserved, State.idle) === State.reserved) {
+      return "free";
+    }
+    if (Atomics.compareExchange(c, Slot.state, State.request, State.idle) === State.request) {
+      Atomics.sub(spinCounters(), SpinSlot.waiting, 1);
+      return "free";
+    }
+    const s = Atomics.load(c, Slot.state);
+    return s === State.running || s === State.response ? "taken" : "free";
+  }
+
+  /**
+   * Collects a request that the worker of the plugin before this one
+   * published (its call's answer said `forwarded`): like a call of its own,
+   * without writing or publishing the request.
+   *
+   * @param hook The hook name.
+   * @returns The outcome, synchronously when it came within the spin.
+   */
+  adopt(hook: string): CallOutcome | Promise<CallOutcome> {
+    if (this.#dead !== undefined) return Promise.reject(this.#dead);
+    if (this.#hostSpin!.adopted()) return this.#collect(hook);
+    return this.#park(hook);
+  }
+
+  #setForward(c: Int32Array, forward: Forward | undefined): void {
+    if (forward === undefined) c[Slot.forward] = 0;
+    else {
+      c[Slot.forward] = forward.link;
+      c[Slot.forwardCap] = forward.cap;
+      c[Slot.forwardTail] = forward.tail;
+    }
+  }
+
+  call(
+    hook: string,
+    payload: string,
+    forward?: Forward,
+  ): CallOutcome | Promise<CallOutcome> {
     if (this.#dead !== undefined) return Promise.reject(this.#dead);
     if (this.#pending !== undefined) {
       return Promise.reject(
@@ -243,6 +355,7 @@ export class WorkerTransport implements Transport {
       const name = encoder.encodeInto(hook, region);
       const body = encoder.encodeInto(payload, region.subarray(name.written));
       if (name.read === hook.length && body.read === payload.length) {
+        this.#setForward(this.#ctrl!, forward);
         return this.#callShared(hook, name.written, body.written);
       }
     }
@@ -334,12 +447,13 @@ export class WorkerTransport implements Transport {
     } else if (result === Result.error) {
       error = this.#readError(decodeShared(this.#region!, len));
     }
+    const forwarded = c[Slot.forward] !== 0 && c[Slot.forwarded] === 1;
     Atomics.store(c, Slot.state, State.idle);
     if (result === Result.message || result === Result.errorMessage || this.#services < messages) {
       return this.#collectLater(hook, result, { body, fuel }, error, messages);
     }
     if (error !== undefined) throw error;
-    return { body, fuel };
+    return forwarded ? { body, fuel, forwarded } : { body, fuel };
   }
 
   /**

@@ -11,7 +11,7 @@
  */
 
 /** Bytes of the header. */
-export const HEADER_BYTES = 64;
+export const HEADER_BYTES = 96;
 
 /** i32 slots of the header. */
 export const Slot = {
@@ -56,6 +56,25 @@ export const Slot = {
   prewake: 14,
   /** Prewakes the worker has served (woken by one, whether or not it then spun). */
   prewakes: 15,
+  /**
+   * The chain hand-off (`relay.ts`): the worker's link id of the channel
+   * that takes this call's answer as its request, or 0. Written by the host
+   * with the request.
+   */
+  forward: 16,
+  /** The next plugin's payload cap, in bytes: a larger request is not forwarded. */
+  forwardCap: 17,
+  /** Bytes of the envelope's tail after the value (`,"args":[…]}`), which the next request repeats. */
+  forwardTail: 18,
+  /** Set by the worker with the answer: 1 when it published the next request. */
+  forwarded: 19,
+  /**
+   * Messages the host has posted to the worker so far (counted before each
+   * post). The worker leaves its serve loop while it has received fewer, so
+   * that a second message posted while a yield is still pending is not left
+   * waiting behind a parked loop.
+   */
+  posted: 20,
 } as const;
 
 /** Byte offset of the i64 fuel used by the last call. */
@@ -83,6 +102,14 @@ export const State = {
    * exactly one side takes it off the process-wide `waiting` count).
    */
   running: 5,
+  /**
+   * Held for a chain hand-off: the host has written the hook name, and the
+   * worker of the plugin before this one in the chain may publish the request
+   * (`reserved` → `request`, a compare-and-exchange). The host takes a
+   * reservation back the same way (`reserved` → `idle`), so a request can
+   * never land in a channel the host no longer holds.
+   */
+  reserved: 6,
 } as const;
 
 /** Kinds of answer. */

@@ -83,6 +83,18 @@ export interface CallMessage {
   payload: string;
 }
 
+/**
+ * Host → worker: the call channel of a plugin that may follow this one in a
+ * filter chain (the chain hand-off, `relay.ts`). Sent once per pair of
+ * workers, while the channel is idle.
+ */
+export interface LinkMessage {
+  type: "link";
+  /** The id a request's `forward` slot names it by; never 0. */
+  id: number;
+  buffer: SharedArrayBuffer;
+}
+
 /** Worker → host. */
 export type WorkerReply =
   | {

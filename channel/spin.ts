@@ -39,11 +39,13 @@ const PREWAKE_DEFAULT_MS = 0.1;
  * Latency policies, switchable for `bench/patterns.ts` to measure each side
  * by side (not public): the host's spin for a worker it woke (on), and the
  * prewake of a chain's next plugin when the chain reaches a plugin (off: it
- * cost more than it saved on 2 cores, see RATIONALE.md).
+ * cost more than it saved on 2 cores, see RATIONALE.md), and the chain
+ * hand-off between plugin workers (`channel/relay.ts`, on).
  */
-export const latencyPolicy: { wakeSpin: boolean; chainPrewake: boolean } = {
+export const latencyPolicy: { wakeSpin: boolean; chainPrewake: boolean; relay: boolean } = {
   wakeSpin: true,
   chainPrewake: false,
+  relay: true,
 };
 
 /** Cores: the host spins for a woken worker only when that worker can have a core of its own. */
@@ -165,6 +167,20 @@ export class HostSpin {
       else if (now >= until) return false;
     }
     return true;
+  }
+
+  /**
+   * The request was published by another plugin's worker (a chain
+   * hand-off), which woke this one: spins for the answer like for a worker
+   * the host woke, when no other shared call is in flight.
+   *
+   * @returns `true` when the answer came within the spin.
+   */
+  adopted(): boolean {
+    this.#wokeAt = -1;
+    this.#prewoken = false;
+    if (sharedInFlight !== 0) return false;
+    return this.#spinForWoken(this.#ctrl);
   }
 
   /** A prewake was sent: the next call's worker is treated as one the host woke. */

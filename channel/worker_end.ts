@@ -9,8 +9,9 @@
  */
 
 import { HookError } from "../abi/errors.ts";
-import { FUEL_BYTE, HEADER_BYTES, Result, Slot, State } from "./layout.ts";
+import { FUEL_BYTE, HEADER_BYTES, Result, Slot, SpinSlot, State } from "./layout.ts";
 import { WorkerSpin } from "./spin.ts";
+import { nextFilterRequest } from "./relay.ts";
 
 /** What the channel's worker end runs: one hook call at a time. */
 export interface ChannelGuest {
@@ -40,6 +41,8 @@ export interface ChannelServerOptions {
   messages: () => number;
   /** Posts a message to the host. */
   post: (m: unknown, transfer?: Transferable[]) => void;
+  /** Messages from the host received before this server existed. */
+  received?: number;
 }
 
 const decoder = new TextDecoder();
@@ -54,17 +57,44 @@ export class ChannelServer {
   readonly #guest: ChannelGuest;
   readonly #messages: () => number;
   readonly #post: (m: unknown, transfer?: Transferable[]) => void;
+  readonly #spinCounters: Int32Array;
+  /** Channels of the plugins this one may hand a chain's value to, by link id. */
+  readonly #links = new Map<number, { ctrl: Int32Array; region: Uint8Array }>();
 
   /** @param options The channel, the spinner budget, the guest and the message sink. */
   constructor(options: ChannelServerOptions) {
     const { buffer, spin, guest, messages, post } = options;
+    this.#received = options.received ?? 0;
     this.#ctrl = new Int32Array(buffer, 0, HEADER_BYTES / 4);
     this.#fuel = new BigInt64Array(buffer, FUEL_BYTE, 1);
     this.#region = new Uint8Array(buffer, HEADER_BYTES);
     this.#spin = new WorkerSpin(this.#ctrl, spin);
+    this.#spinCounters = new Int32Array(spin);
     this.#guest = guest;
     this.#messages = messages;
     this.#post = post;
+  }
+
+  #received = 0;
+
+  /** Counts a message the host posted (a call by message, a link, a crash request). */
+  received(): void {
+    this.#received++;
+  }
+
+  /**
+   * Takes the channel of a plugin that may follow this one in a filter chain
+   * (the host's `link` message): a call whose `forward` slot names `id` hands
+   * its value on to it.
+   *
+   * @param id The link id, never 0.
+   * @param buffer That plugin's call channel.
+   */
+  link(id: number, buffer: SharedArrayBuffer): void {
+    this.#links.set(id, {
+      ctrl: new Int32Array(buffer, 0, HEADER_BYTES / 4),
+      region: new Uint8Array(buffer, HEADER_BYTES),
+    });
   }
 
   /**
@@ -76,14 +106,21 @@ export class ChannelServer {
   serve(): void {
     const c = this.#ctrl;
     for (;;) {
+      // Messages the host posted and this worker has not received yet: leave
+      // the loop to receive them (taking the yield that woke it, if any).
+      if (Atomics.load(c, Slot.posted) !== this.#received) {
+        Atomics.compareExchange(c, Slot.state, State.yield, State.idle);
+        return;
+      }
       const s = Atomics.load(c, Slot.state);
       if (s === State.request) {
         this.#handle();
         continue;
       }
       if (s === State.yield) {
+        // Its message is already received.
         Atomics.compareExchange(c, Slot.state, State.yield, State.idle);
-        return;
+        continue;
       }
       if (s === State.closed) return;
       this.#spin.wait(s);
@@ -146,6 +183,12 @@ export class ChannelServer {
     const payloadLen = c[Slot.payloadLen];
     const seq = c[Slot.seq];
     const hook = this.#hookName(region, nameLen);
+    const forward = c[Slot.forward];
+    // The envelope's tail (`,"args":[…]}`) outlives the request, which the answer overwrites.
+    const tail = forward === 0
+      ? undefined
+      : region.slice(nameLen + payloadLen - c[Slot.forwardTail], nameLen + payloadLen);
+    c[Slot.forwarded] = 0;
     let result: number = Result.none;
     let len = 0;
     this.#bigBody = undefined;
@@ -187,6 +230,9 @@ export class ChannelServer {
     c[Slot.result] = result;
     c[Slot.bodyLen] = len;
     c[Slot.messages] = this.#messages();
+    if (tail !== undefined && (result === Result.body || result === Result.none)) {
+      c[Slot.forwarded] = this.#forward(forward, result, len, nameLen, payloadLen, tail) ? 1 : 0;
+    }
     this.#spin.answered(t0);
     // Never over `closed`: a host that gave up on this call (timeout, close)
     // has closed the channel, and the serve loop then leaves.
@@ -196,5 +242,53 @@ export class ChannelServer {
     ) {
       Atomics.notify(c, Slot.state);
     }
+  }
+
+  /**
+   * Hands a filter's value on to the next plugin of the chain, before this
+   * call's answer is published (the next worker's wake-up overlaps the host
+   * collecting this answer): writes the next request into the reserved
+   * channel and publishes it (`reserved` → `request`). Does nothing, and
+   * answers `false`, when anything is off: an unknown link, an answer the
+   * host will refuse (not UTF-8, not a JSON object), a request over the next
+   * plugin's cap or region, or a reservation the host took back. The host
+   * then calls the next plugin itself, and the outcome is the same.
+   */
+  #forward(
+    link: number,
+    result: number,
+    len: number,
+    nameLen: number,
+    payloadLen: number,
+    tail: Uint8Array,
+  ): boolean {
+    const next = this.#links.get(link);
+    const c = this.#ctrl;
+    // A call the host gave up on (timeout, close) hands nothing on.
+    if (next === undefined || Atomics.load(c, Slot.state) !== State.running) return false;
+    const at = next.ctrl[Slot.nameLen];
+    const room = next.region.subarray(at);
+    let size: number;
+    if (result === Result.none) {
+      // No body: the value is unchanged, and so is the request.
+      if (payloadLen > room.length) return false;
+      room.set(this.#region.subarray(nameLen, nameLen + payloadLen));
+      size = payloadLen;
+    } else {
+      const written = nextFilterRequest(this.#region.subarray(0, len), tail, room);
+      if (written < 0) return false;
+      size = written;
+    }
+    if (size > c[Slot.forwardCap]) return false;
+    const n = next.ctrl;
+    n[Slot.payloadLen] = size;
+    n[Slot.forwardTail] = tail.length;
+    Atomics.add(this.#spinCounters, SpinSlot.waiting, 1);
+    if (Atomics.compareExchange(n, Slot.state, State.reserved, State.request) !== State.reserved) {
+      Atomics.sub(this.#spinCounters, SpinSlot.waiting, 1);
+      return false;
+    }
+    if (Atomics.load(n, Slot.workerParked) === 1) Atomics.notify(n, Slot.state);
+    return true;
   }
 }

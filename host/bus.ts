@@ -34,6 +34,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { HookError } from "../abi/errors.ts";
 import { HOOK_NAME_PATTERN, isHookName, MAX_HOOK_NAME_BYTES } from "../abi/hook_name.ts";
 import { closest } from "./_suggest.ts";
+import { ChainRun, chainHops, RELAY, type RelayBinding, type RelayHop } from "./_relay.ts";
 
 // Re-exported because this module's public types reference them (so that
 // `deno doc --lint host/bus.ts` sees a complete surface).
@@ -356,7 +357,11 @@ interface Binding {
   readonly async: boolean;
   /** `{hook, plugin}`, built once at registration. */
   readonly labels: Readonly<Record<string, string>>;
+  /** A plugin's filter binding that takes part in chain hand-offs (set by the host). */
+  readonly relay: RelayBinding | undefined;
 }
+
+const relayHopOf = (b: Binding): RelayHop | undefined => b.relay?.hop;
 
 interface HookState {
   readonly name: string;
@@ -786,6 +791,9 @@ export class HookBus {
       plugin,
       async: isAsync,
       labels: Object.freeze({ hook: name, plugin: plugin ?? "host" }),
+      relay: kind === "filter"
+        ? (opts as { [RELAY]?: RelayBinding } | undefined)?.[RELAY]
+        : undefined,
     };
     // Copy-on-write: a dispatch in flight keeps the array it started with.
     state.chain = state.chain.toSpliced(upperBound(state.chain, binding), 0, binding);
@@ -990,13 +998,17 @@ export class HookBus {
   ): Promise<unknown> {
     const metered = bus.#metered;
     state.inFlight++;
+    let run: ChainRun | undefined;
     try {
       for (let i = 0; i < chain.length; i++) {
         const b = chain[i];
         const t0 = metered ? performance.now() : 0;
         let out: unknown;
         try {
-          out = b.fn(value, ...args);
+          const relay = b.relay;
+          out = relay === undefined
+            ? b.fn(value, ...args)
+            : relay.filter(value, args, run ??= new ChainRun(chainHops(chain, relayHopOf)), i);
           if (isThenable(out)) out = await out;
         } catch (thrown) {
           const error = bus.#failed(b, t0, state.name, "apply filters", thrown, { value });
@@ -1010,6 +1022,7 @@ export class HookBus {
       return value;
     } finally {
       state.inFlight--;
+      run?.end();
     }
   }
 

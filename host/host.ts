@@ -28,6 +28,8 @@ import { type IsolationInfo, SpareWorkers } from "./_worker_boot.ts";
 import { HookPoints, type HookPointSpec } from "./points/points.ts";
 import type { DurableSink } from "./points/sink.ts";
 import { HookPlugins } from "./_hook_plugins.ts";
+import { RELAY, type RelayBinding, type RelayHop } from "./_relay.ts";
+import { latencyPolicy } from "../channel/spin.ts";
 import {
   consoleLog,
   type LogEntry,
@@ -895,12 +897,32 @@ export class PluginHost {
       }
     };
     switch (h.kind) {
-      case "filter":
+      case "filter": {
+        // Chain hand-offs: the same steps as `call`, with the dispatch's holds.
+        const hop: RelayHop = { plugin, hook: h.name, ready: () => !gone.value && match === undefined };
+        const relay: RelayBinding = {
+          hop,
+          filter: (value, args, run, at) => {
+            if (!latencyPolicy.relay) return call(value, args);
+            if (gone.value || (match !== undefined && !match(value))) {
+              run.skip(at);
+              return call(value, args);
+            }
+            this.#hookPlugins.reached(h.name, plugin);
+            try {
+              const out = run.call(hop, at, value, args);
+              return out instanceof Promise ? out.catch((e) => settle(e, value)) : out;
+            } catch (e) {
+              return settle(e, value);
+            }
+          },
+        };
         return this.bus.addFilter(
           h.name,
           (value: unknown, ...args: unknown[]) => call(value, args),
-          opts,
+          { ...opts, [RELAY]: relay } as typeof opts,
         );
+      }
       case "action":
         return this.bus.addAction(
           h.name,

@@ -19,7 +19,12 @@ import {
 import { COST_MODEL_VERSION } from "../meter/mod.ts";
 import { prepareModule } from "./_prepare.ts";
 import { type PluginConfig, type PluginOptions, resolvePluginConfig } from "./config.ts";
-import type { CallOutcome, Transport } from "../channel/host_end.ts";
+import {
+  type CallOutcome,
+  type Forward,
+  type Transport,
+  WorkerTransport,
+} from "../channel/host_end.ts";
 import { type InstanceSpec, type IsolationInfo, startInstance } from "./_worker_boot.ts";
 
 export type { PluginOptions };
@@ -76,6 +81,22 @@ interface Job {
   payload: string;
   resolve(o: CallOutcome): void;
   reject(e: HookError): void;
+}
+
+/**
+ * An idle instance held for a chain hand-off (`host/_relay.ts`): the worker
+ * of the plugin before it may publish its request.
+ */
+export interface Held {
+  readonly plugin: Plugin;
+  readonly hook: string;
+  readonly transport: WorkerTransport;
+  readonly slot: Slot;
+}
+
+/** What a hand-off call reports besides its value: whether its worker handed on. */
+export interface Seen {
+  forwarded: boolean;
 }
 
 interface Slot {
@@ -335,14 +356,100 @@ export class Plugin implements PluginHandle {
     hook: string,
     value: unknown,
     args: readonly unknown[],
+    forward?: Forward,
+    seen?: Seen,
   ): unknown {
-    const out = this.#invoke(kind, hook, value, args);
+    const out = this.#invoke(kind, hook, value, args, forward);
     return out instanceof Promise
-      ? out.then((o) => this.#decode(kind, hook, value, o))
-      : this.#decode(kind, hook, value, out);
+      ? out.then((o) => this.#decode(kind, hook, value, o, seen))
+      : this.#decode(kind, hook, value, out, seen);
   }
 
-  #decode(kind: HookKind, hook: string, value: unknown, { body }: CallOutcome): unknown {
+  /** The payload cap of this plugin's calls, in bytes. */
+  get maxPayloadBytes(): number {
+    return this.#maxPayload;
+  }
+
+  /**
+   * The transport a call would go to right now, without queueing: open, not
+   * quarantined, nothing queued, an instance up and idle on a shared channel.
+   *
+   * @returns The transport, or `undefined`.
+   */
+  idleTransport(): WorkerTransport | undefined {
+    if (this.#closed !== undefined || this.#quarantine !== undefined || this.#queue.size > 0) {
+      return undefined;
+    }
+    const t = this.#idleSlot()?.transport;
+    return t instanceof WorkerTransport ? t : undefined;
+  }
+
+  /**
+   * Holds an idle instance for a chain hand-off: its channel is reserved for
+   * a request the plugin before it will publish. The instance counts as busy
+   * until {@linkcode Plugin.adopt} or {@linkcode Plugin.drop}.
+   *
+   * @param hook The filter hook.
+   * @param forward Where this call's answer goes on, if anywhere.
+   * @returns The hold, or `undefined` when no instance can be held.
+   */
+  hold(hook: string, forward: Forward | undefined): Held | undefined {
+    const transport = this.idleTransport();
+    const slot = this.#idleSlot();
+    if (transport === undefined || slot === undefined || !transport.reserve(hook, forward)) {
+      return undefined;
+    }
+    slot.busy = true;
+    this.#inFlight++;
+    return { plugin: this, hook, transport, slot };
+  }
+
+  /**
+   * Collects the call a hold's predecessor handed on, like {@linkcode Plugin.run}
+   * for a filter: deadline, counts, decoding.
+   *
+   * @param held The hold.
+   * @param hook The hook name.
+   * @param value The value handed on (what an empty answer leaves unchanged).
+   * @param seen Set to whether this call handed on in turn.
+   * @returns The filtered value, or a promise of it.
+   */
+  adopt(held: Held, hook: string, value: unknown, seen: Seen): unknown {
+    const out = this.#track(held.slot, held.transport, hook, () => held.transport.adopt(hook));
+    return out instanceof Promise
+      ? out.then((o) => this.#decode("filter", hook, value, o, seen))
+      : this.#decode("filter", hook, value, out, seen);
+  }
+
+  /**
+   * Takes a hold back.
+   *
+   * @param held The hold.
+   * @param hook The hook name.
+   * @returns `undefined` when no request ran in it (the instance is free
+   *   again); otherwise a promise that settles once the request that ran is
+   *   collected (its outcome dropped, counted like any call), telling whether
+   *   it handed on in turn.
+   */
+  drop(held: Held, hook: string): Promise<boolean> | undefined {
+    if (held.transport.unreserve() === "free") {
+      this.#release(held.slot);
+      return undefined;
+    }
+    const seen = { forwarded: false };
+    return Promise.resolve()
+      .then(() => this.adopt(held, hook, undefined, seen))
+      .then(() => seen.forwarded, () => seen.forwarded);
+  }
+
+  #decode(
+    kind: HookKind,
+    hook: string,
+    value: unknown,
+    { body, forwarded }: CallOutcome,
+    seen?: Seen,
+  ): unknown {
+    if (seen !== undefined) seen.forwarded = forwarded === true;
     try {
       switch (kind) {
         case "filter":
@@ -394,6 +501,7 @@ export class Plugin implements PluginHandle {
     hook: string,
     value: unknown,
     args: readonly unknown[],
+    forward?: Forward,
   ): CallOutcome | Promise<CallOutcome> {
     try {
       assertHookName(hook, this.name);
@@ -410,7 +518,7 @@ export class Plugin implements PluginHandle {
       }
       if (this.#queue.size === 0) {
         const idle = this.#idleSlot();
-        if (idle !== undefined) return this.#exec(idle, hook, payload);
+        if (idle !== undefined) return this.#exec(idle, hook, payload, forward);
       }
       return new Promise<CallOutcome>((resolve, reject) => {
         this.#queue.enqueue({ hook, payload, resolve, reject });
@@ -547,14 +655,36 @@ export class Plugin implements PluginHandle {
    * Runs one call on `slot`, under the plugin's deadline. Synchronous when
    * the instance is up and answers within its spin; a promise otherwise.
    */
-  #exec(slot: Slot, hook: string, payload: string): CallOutcome | Promise<CallOutcome> {
+  #exec(
+    slot: Slot,
+    hook: string,
+    payload: string,
+    forward?: Forward,
+  ): CallOutcome | Promise<CallOutcome> {
     if (slot.transport === undefined) return this.#execWhenStarted(slot, hook, payload);
     const transport = slot.transport;
     slot.busy = true;
     this.#inFlight++;
+    return this.#track(
+      slot,
+      transport,
+      hook,
+      forward === undefined || !(transport instanceof WorkerTransport)
+        ? () => transport.call(hook, payload)
+        : () => transport.call(hook, payload, forward),
+    );
+  }
+
+  /** Runs one exchange on a busy slot: deadline, counts, failure handling, release. */
+  #track(
+    slot: Slot,
+    transport: Transport,
+    hook: string,
+    exchange: () => CallOutcome | Promise<CallOutcome>,
+  ): CallOutcome | Promise<CallOutcome> {
     let out: CallOutcome | Promise<CallOutcome>;
     try {
-      out = transport.call(hook, payload);
+      out = exchange();
     } catch (e) {
       this.#onFailure(slot, transport, e as HookError);
       this.#release(slot);

@@ -16,7 +16,12 @@ import { HookError } from "../abi/errors.ts";
 import { assertAbiVersion } from "../abi/module_check.ts";
 import { Guest } from "./guest.ts";
 import { closeGlobals, selfTest } from "./_isolation_probe.ts";
-import type { CallMessage, InitMessage, WorkerReply } from "../channel/protocol.ts";
+import type {
+  CallMessage,
+  InitMessage,
+  LinkMessage,
+  WorkerReply,
+} from "../channel/protocol.ts";
 import { hostImports, post, servicesPosted } from "./_host_imports.ts";
 import { ChannelServer } from "../channel/worker_end.ts";
 import { wasiImports } from "./_wasi.ts";
@@ -84,6 +89,7 @@ async function init(m: InitMessage): Promise<void> {
         guest,
         messages: servicesPosted,
         post: (msg, transfer) => self.postMessage(msg, { transfer }),
+        received: receivedEarly,
       });
     }
     reply({ type: "ready", isolation });
@@ -93,6 +99,9 @@ async function init(m: InitMessage): Promise<void> {
     leaveIfAbandoned();
   }
 }
+
+/** Messages received before the channel's server existed (it counts the rest). */
+let receivedEarly = 0;
 
 /** Whether the host gave up on this worker; set at init. */
 let abandoned = (): boolean => false;
@@ -128,10 +137,17 @@ function call(m: CallMessage): void {
   }
 }
 
-self.onmessage = (e: MessageEvent<InitMessage | CallMessage | { type: "crash" }>) => {
+self.onmessage = (e: MessageEvent<InitMessage | CallMessage | LinkMessage | { type: "crash" }>) => {
   const m = e.data;
+  if (m.type !== "init") {
+    if (server !== undefined) server.received();
+    else receivedEarly++;
+  }
   if (m.type === "call") {
     if (!abandoned()) call(m);
+    serve();
+  } else if (m.type === "link") {
+    server?.link(m.id, m.buffer);
     serve();
   } else if (m.type === "init") void init(m);
   else if (m.type === "crash") {
