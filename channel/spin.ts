@@ -41,9 +41,11 @@ const PREWAKE_DEFAULT_MS = 0.1;
  * prewake of a chain's next plugin when the chain reaches a plugin (off: it
  * cost more than it saved on 2 cores, see RATIONALE.md).
  */
-export const latencyPolicy: { wakeSpin: boolean; chainPrewake: boolean } = {
+export const latencyPolicy: { wakeSpin: boolean; chainPrewake: boolean; relay: boolean } = {
   wakeSpin: true,
   chainPrewake: false,
+  /** Hand a chain's next request from one plugin's worker straight to the next plugin's. */
+  relay: true,
 };
 
 /** Cores: the host spins for a woken worker only when that worker can have a core of its own. */
