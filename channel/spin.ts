@@ -45,6 +45,7 @@ const PREWAKE_DEFAULT_MS = 0.1;
 export const latencyPolicy: { wakeSpin: boolean; chainPrewake: boolean; relay: boolean } = {
   wakeSpin: true,
   chainPrewake: false,
+  /** Hand a chain's next request from one plugin's worker straight to the next plugin's. */
   relay: true,
 };
 
