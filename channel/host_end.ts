@@ -258,7 +258,9 @@ export class WorkerTransport implements Transport {
     if (buffer === undefined || this.#ctrl === undefined || this.#dead !== undefined) return 0;
     const id = this.#links.get(buffer);
     if (id !== undefined) return id;
-    if (Atomics.load(this.#ctrl, Slot.state) !== State.idle || this.#pending !== undefined) return 0;
+    if (Atomics.load(this.#ctrl, Slot.state) !== State.idle || this.#pending !== undefined) {
+      return 0;
+    }
     const fresh = this.#nextLink++;
     this.#links.set(buffer, fresh);
     this.#postToWorker({ type: "link", id: fresh, buffer } satisfies LinkMessage);

@@ -34,7 +34,9 @@ let scratch = new Uint8Array(16 * 1024);
  *   refuse the answer or the request does not fit in `out`.
  */
 export function nextFilterRequest(body: Uint8Array, tail: Uint8Array, out: Uint8Array): number {
-  if (scratch.length < body.length) scratch = new Uint8Array(Math.max(body.length, scratch.length * 2));
+  if (scratch.length < body.length) {
+    scratch = new Uint8Array(Math.max(body.length, scratch.length * 2));
+  }
   scratch.set(body);
   let value: unknown;
   try {

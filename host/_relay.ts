@@ -41,6 +41,15 @@ export interface RelayBinding {
   filter(value: unknown, args: unknown[], run: ChainRun, at: number): unknown;
 }
 
+/**
+ * Test hook: steps handed on and collected (`adopted`), and holds taken back
+ * after their request ran (`discarded`), process-wide.
+ */
+export const RELAY_COUNTS_FOR_TESTS: { adopted: number; discarded: number } = {
+  adopted: 0,
+  discarded: 0,
+};
+
 /** How far ahead a chain holds plugins. */
 const MAX_HOLDS = 16;
 
@@ -108,6 +117,7 @@ export class ChainRun {
       this.#holds.delete(at);
       if (hold.published && Object.is(hold.expect, value) && sameArgs(hold.args!, args)) {
         const seen = { forwarded: false };
+        RELAY_COUNTS_FOR_TESTS.adopted++;
         return this.#then(at, args, seen, hop.plugin.adopt(hold.held, hop.hook, value, seen));
       }
       this.#dropFrom(at, hold);
@@ -248,6 +258,7 @@ export class ChainRun {
     }
     // Its outcome is dropped (the plugin counts it like any call); the holds
     // after it wait until it can no longer publish into them.
+    RELAY_COUNTS_FOR_TESTS.discarded++;
     const rest = this.#takeRest(at + 1);
     void taken.then(() => dropHolds(rest), () => dropHolds(rest));
   }
@@ -270,6 +281,7 @@ function dropHolds(holds: Hold[]): void {
   for (let i = 0; i < holds.length; i++) {
     const taken = holds[i].held.plugin.drop(holds[i].held, holds[i].held.hook);
     if (taken !== undefined) {
+      RELAY_COUNTS_FOR_TESTS.discarded++;
       const rest = holds.slice(i + 1);
       void taken.then(() => dropHolds(rest), () => dropHolds(rest));
       return;

@@ -34,7 +34,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { HookError } from "../abi/errors.ts";
 import { HOOK_NAME_PATTERN, isHookName, MAX_HOOK_NAME_BYTES } from "../abi/hook_name.ts";
 import { closest } from "./_suggest.ts";
-import { ChainRun, chainHops, RELAY, type RelayBinding, type RelayHop } from "./_relay.ts";
+import { chainHops, ChainRun, RELAY, type RelayBinding, type RelayHop } from "./_relay.ts";
 
 // Re-exported because this module's public types reference them (so that
 // `deno doc --lint host/bus.ts` sees a complete surface).

@@ -899,7 +899,11 @@ export class PluginHost {
     switch (h.kind) {
       case "filter": {
         // Chain hand-offs: the same steps as `call`, with the dispatch's holds.
-        const hop: RelayHop = { plugin, hook: h.name, ready: () => !gone.value && match === undefined };
+        const hop: RelayHop = {
+          plugin,
+          hook: h.name,
+          ready: () => !gone.value && match === undefined,
+        };
         const relay: RelayBinding = {
           hop,
           filter: (value, args, run, at) => {

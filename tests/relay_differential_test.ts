@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { HookError } from "../abi/errors.ts";
 import { latencyPolicy } from "../channel/spin.ts";
+import { RELAY_COUNTS_FOR_TESTS } from "../host/_relay.ts";
 import { type MetricsSink, stopWith } from "../host/bus.ts";
 import { PluginHost } from "../host/host.ts";
 import { type TestHook, withTempDir, writePlugin } from "./_helpers.ts";
@@ -206,6 +207,9 @@ function drain(s: Side): { errors: unknown[]; metrics: string[]; trace: string[]
   return out;
 }
 
+/** Steps handed on from one plugin's worker to the next while relay was on. */
+let handedOn = 0;
+
 /** Runs `calls` on `s` with the hand-off `relay` on or off, `concurrency` at a time. */
 async function run(
   s: Side,
@@ -215,6 +219,7 @@ async function run(
 ): Promise<unknown[]> {
   const saved = latencyPolicy.relay;
   latencyPolicy.relay = relay;
+  const adopted = RELAY_COUNTS_FOR_TESTS.adopted;
   try {
     const out: unknown[] = [];
     for (let i = 0; i < calls.length; i += concurrency) {
@@ -224,6 +229,12 @@ async function run(
       );
       out.push(...settled.map(outcome));
     }
+    if (relay) handedOn += RELAY_COUNTS_FOR_TESTS.adopted - adopted;
+    else {assert.equal(
+        RELAY_COUNTS_FOR_TESTS.adopted,
+        adopted,
+        "a step was handed on with relay off",
+      );}
     return out;
   } finally {
     latencyPolicy.relay = saved;
@@ -363,7 +374,10 @@ async function differential(seed: number, rounds: number): Promise<Coverage> {
 
 for (const seed of [0x5eed, 0xc0ffee, 0xbeef]) {
   Deno.test(`relay on and off agree on random chains (seed ${seed})`, async () => {
+    const before = handedOn;
     const cov = await differential(seed, 10);
+    // the hand-off ran: steps were collected from requests a worker published
+    assert.ok(handedOn - before > cov.calls / 4, `few steps handed on: ${handedOn - before}`);
     // the chains exercised what the hand-off changes, and every kind of failure
     assert.ok(cov.chained > cov.calls / 2, `few chained calls: ${cov.chained} of ${cov.calls}`);
     const want = [

@@ -16,12 +16,7 @@ import { HookError } from "../abi/errors.ts";
 import { assertAbiVersion } from "../abi/module_check.ts";
 import { Guest } from "./guest.ts";
 import { closeGlobals, selfTest } from "./_isolation_probe.ts";
-import type {
-  CallMessage,
-  InitMessage,
-  LinkMessage,
-  WorkerReply,
-} from "../channel/protocol.ts";
+import type { CallMessage, InitMessage, LinkMessage, WorkerReply } from "../channel/protocol.ts";
 import { hostImports, post, servicesPosted } from "./_host_imports.ts";
 import { ChannelServer } from "../channel/worker_end.ts";
 import { wasiImports } from "./_wasi.ts";

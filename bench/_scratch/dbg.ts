@@ -8,9 +8,13 @@ const tmp = await Deno.makeTempDir();
 const digest = `blake3:${await blake3(WASM)}`;
 const host = await PluginHost.create({ hooks: { chain: "filter" } });
 for (let k = 0; k < N; k++) {
-  const d = `${tmp}/u${k}`; await Deno.mkdir(d);
+  const d = `${tmp}/u${k}`;
+  await Deno.mkdir(d);
   await Deno.writeFile(`${d}/upper.wasm`, WASM);
-  await Deno.writeTextFile(`${d}/plugin.toml`, `name = "upper-${k}"\nversion = "1.0.0"\nabi = 1\nmodule = "upper.wasm"\ndigest = "${digest}"\n[limits]\nmemory_pages = 64\ntimeout_ms = 1000\n[[hooks]]\nname = "chain"\nkind = "filter"\npriority = ${k}\n`);
+  await Deno.writeTextFile(
+    `${d}/plugin.toml`,
+    `name = "upper-${k}"\nversion = "1.0.0"\nabi = 1\nmodule = "upper.wasm"\ndigest = "${digest}"\n[limits]\nmemory_pages = 64\ntimeout_ms = 1000\n[[hooks]]\nname = "chain"\nkind = "filter"\npriority = ${k}\n`,
+  );
   await host.load(`${d}/plugin.toml`);
 }
 const V = "abcdefghij klmnopqrstuvwxyz".repeat(40).slice(0, 1024);
@@ -24,7 +28,11 @@ for (const relay of [false, true, false, true]) {
     if (out !== V.toUpperCase()) throw new Error("bad " + String(out).slice(0, 20));
   }
   s.sort((a, b) => a - b);
-  console.log(`relay=${relay} n=${N}: p50 ${s[s.length >> 1].toFixed(1)} p90 ${s[Math.floor(s.length * .9)].toFixed(1)} max ${s[s.length - 1].toFixed(0)} µs`);
+  console.log(
+    `relay=${relay} n=${N}: p50 ${s[s.length >> 1].toFixed(1)} p90 ${
+      s[Math.floor(s.length * .9)].toFixed(1)
+    } max ${s[s.length - 1].toFixed(0)} µs`,
+  );
 }
 for (const p of host.plugins ? [] : []) p;
 await host.close();
