@@ -42,12 +42,14 @@ export interface RelayBinding {
 }
 
 /**
- * Test hook: steps handed on and collected (`adopted`), and holds taken back
- * after their request ran (`discarded`), process-wide.
+ * Test hook, process-wide: steps handed on and collected (`adopted`), holds
+ * taken back after a request was handed on into them (`takenBack`), and of
+ * those, the ones whose request had already started (`discarded`).
  */
-export const RELAY_COUNTS_FOR_TESTS: { adopted: number; discarded: number } = {
+export const RELAY_COUNTS_FOR_TESTS: { adopted: number; discarded: number; takenBack: number } = {
   adopted: 0,
   discarded: 0,
+  takenBack: 0,
 };
 
 /** How far ahead a chain holds plugins. */
@@ -251,6 +253,7 @@ export class ChainRun {
    * request is running is collected first, since it may hand on to the next.
    */
   #dropFrom(at: number, hold: Hold): void {
+    if (hold.published) RELAY_COUNTS_FOR_TESTS.takenBack++;
     const taken = hold.held.plugin.drop(hold.held, hold.held.hook);
     if (taken === undefined) {
       this.#dropRest(at + 1);

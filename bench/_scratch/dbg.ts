@@ -18,7 +18,7 @@ for (let k = 0; k < N; k++) {
   await host.load(`${d}/plugin.toml`);
 }
 const V = "abcdefghij klmnopqrstuvwxyz".repeat(40).slice(0, 1024);
-for (const relay of [false, true, false, true]) {
+for (const relay of [false, true, false, true, false, true]) {
   latencyPolicy.relay = relay;
   const s: number[] = [];
   for (let i = 0; i < CALLS; i++) {
