@@ -91,13 +91,15 @@ export function spinCountsForTests(): { spinning: number; waiting: number } {
 }
 
 /**
- * Whether a shared call is still with the worker: not yet picked up, or running.
+ * Whether a shared call is still with the worker: not yet picked up, or running
+ * (or, for a chain hand-off, not yet published by the worker before it).
  *
  * @param state The call channel's state slot.
  * @returns `true` while the answer is not there.
  */
 export function unanswered(state: number): boolean {
-  return state === State.request || state === State.running;
+  // `reserved`: a hand-off's request, about to be published by the worker before.
+  return state === State.request || state === State.running || state === State.reserved;
 }
 
 /** Calls in flight on shared channels, process-wide: the host spins only when it is alone. */
@@ -308,6 +310,13 @@ export class WorkerSpin {
     return sampled ? t0 : 0;
   }
 
+  #skipSpin = false;
+
+  /** Parks after this answer without spinning: a request just handed on needs the core. */
+  skipNextSpin(): void {
+    this.#skipSpin = true;
+  }
+
   /**
    * The answer is written: reports the call's time to the host when sampled.
    *
@@ -332,6 +341,10 @@ export class WorkerSpin {
    */
   spinFor(s: number): boolean {
     if (s !== State.response && s !== State.idle) return false;
+    if (this.#skipSpin) {
+      this.#skipSpin = false;
+      return false;
+    }
     const gap = this.#gap.ms;
     if (gap > MAX_SPIN_MS) return false;
     // A probe spins for twice the usual gap only: on a shared core it stalls

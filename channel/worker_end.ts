@@ -230,9 +230,10 @@ export class ChannelServer {
     c[Slot.result] = result;
     c[Slot.bodyLen] = len;
     c[Slot.messages] = this.#messages();
-    if (tail !== undefined && (result === Result.body || result === Result.none)) {
-      c[Slot.forwarded] = this.#forward(forward, result, len, nameLen, payloadLen, tail) ? 1 : 0;
-    }
+    const next = tail !== undefined && (result === Result.body || result === Result.none)
+      ? this.#forward(forward, result, len, nameLen, payloadLen, tail)
+      : undefined;
+    c[Slot.forwarded] = next === undefined ? 0 : 1;
     this.#spin.answered(t0);
     // Never over `closed`: a host that gave up on this call (timeout, close)
     // has closed the channel, and the serve loop then leaves.
@@ -242,17 +243,33 @@ export class ChannelServer {
     ) {
       Atomics.notify(c, Slot.state);
     }
+    // The next request goes out after this answer: waking the next worker can
+    // take this thread's core, and the host must not wait for the answer
+    // behind it. A host that has taken the hold back (`reserved` → `idle`)
+    // makes the exchange fail, and nothing runs.
+    if (next !== undefined) {
+      const sp = this.#spinCounters;
+      Atomics.add(sp, SpinSlot.waiting, 1);
+      if (Atomics.compareExchange(next, Slot.state, State.reserved, State.request) !== State.reserved) {
+        Atomics.sub(sp, SpinSlot.waiting, 1);
+      } else {
+        if (Atomics.load(next, Slot.workerParked) === 1) Atomics.notify(next, Slot.state);
+        // The next worker needs a core more than this one needs to spin.
+        this.#spin.skipNextSpin();
+      }
+    }
   }
 
   /**
-   * Hands a filter's value on to the next plugin of the chain, before this
-   * call's answer is published (the next worker's wake-up overlaps the host
-   * collecting this answer): writes the next request into the reserved
-   * channel and publishes it (`reserved` → `request`). Does nothing, and
-   * answers `false`, when anything is off: an unknown link, an answer the
-   * host will refuse (not UTF-8, not a JSON object), a request over the next
-   * plugin's cap or region, or a reservation the host took back. The host
-   * then calls the next plugin itself, and the outcome is the same.
+   * Prepares the hand-off of a filter's value to the next plugin of the
+   * chain: writes the next request into the reserved channel, to be
+   * published once this call's answer is (`reserved` → `request`). Does
+   * nothing, and answers `undefined`, when anything is off: an unknown link,
+   * an answer the host will refuse (not UTF-8, not a JSON object), a request
+   * over the next plugin's cap or region. The host then calls the next plugin
+   * itself, and the outcome is the same.
+   *
+   * @returns The next channel's header slots, or `undefined`.
    */
   #forward(
     link: number,
@@ -261,34 +278,28 @@ export class ChannelServer {
     nameLen: number,
     payloadLen: number,
     tail: Uint8Array,
-  ): boolean {
+  ): Int32Array | undefined {
     const next = this.#links.get(link);
     const c = this.#ctrl;
     // A call the host gave up on (timeout, close) hands nothing on.
-    if (next === undefined || Atomics.load(c, Slot.state) !== State.running) return false;
+    if (next === undefined || Atomics.load(c, Slot.state) !== State.running) return undefined;
     const at = next.ctrl[Slot.nameLen];
     const room = next.region.subarray(at);
     let size: number;
     if (result === Result.none) {
       // No body: the value is unchanged, and so is the request.
-      if (payloadLen > room.length) return false;
+      if (payloadLen > room.length) return undefined;
       room.set(this.#region.subarray(nameLen, nameLen + payloadLen));
       size = payloadLen;
     } else {
       const written = nextFilterRequest(this.#region.subarray(0, len), tail, room);
-      if (written < 0) return false;
+      if (written < 0) return undefined;
       size = written;
     }
-    if (size > c[Slot.forwardCap]) return false;
+    if (size > c[Slot.forwardCap]) return undefined;
     const n = next.ctrl;
     n[Slot.payloadLen] = size;
     n[Slot.forwardTail] = tail.length;
-    Atomics.add(this.#spinCounters, SpinSlot.waiting, 1);
-    if (Atomics.compareExchange(n, Slot.state, State.reserved, State.request) !== State.reserved) {
-      Atomics.sub(this.#spinCounters, SpinSlot.waiting, 1);
-      return false;
-    }
-    if (Atomics.load(n, Slot.workerParked) === 1) Atomics.notify(n, Slot.state);
-    return true;
+    return n;
   }
 }
