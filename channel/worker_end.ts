@@ -250,7 +250,9 @@ export class ChannelServer {
     if (next !== undefined) {
       const sp = this.#spinCounters;
       Atomics.add(sp, SpinSlot.waiting, 1);
-      if (Atomics.compareExchange(next, Slot.state, State.reserved, State.request) !== State.reserved) {
+      if (
+        Atomics.compareExchange(next, Slot.state, State.reserved, State.request) !== State.reserved
+      ) {
         Atomics.sub(sp, SpinSlot.waiting, 1);
       } else {
         if (Atomics.load(next, Slot.workerParked) === 1) Atomics.notify(next, Slot.state);
