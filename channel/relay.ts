@@ -34,6 +34,8 @@ let scratch = new Uint8Array(16 * 1024);
  *   refuse the answer or the request does not fit in `out`.
  */
 export function nextFilterRequest(body: Uint8Array, tail: Uint8Array, out: Uint8Array): number {
+  const spliced = spliceString(body, tail, out);
+  if (spliced !== NOT_PLAIN) return spliced;
   if (scratch.length < body.length) {
     scratch = new Uint8Array(Math.max(body.length, scratch.length * 2));
   }
@@ -49,6 +51,42 @@ export function nextFilterRequest(body: Uint8Array, tail: Uint8Array, out: Uint8
   if (head.read !== text.length || head.written + tail.length > out.length) return -1;
   out.set(tail, head.written);
   return head.written + tail.length;
+}
+
+const NOT_PLAIN = -2;
+const HEAD_BYTES = encoder.encode(FILTER_HEAD);
+const PLAIN_PREFIX = encoder.encode('{"value":"');
+
+/**
+ * The common answer, `{"value":"<text>"}` with printable ASCII text and no
+ * escapes, spliced into the next request byte for byte without decoding or
+ * parsing it: for such text, `JSON.stringify(JSON.parse(body).value)` is
+ * the quoted text itself, so the request is the same bytes the host would
+ * send. Any other answer (whitespace, escapes, other bytes, other members)
+ * takes the full path.
+ *
+ * @returns The request's length, `-1` when it does not fit, or
+ *   {@linkcode NOT_PLAIN}.
+ */
+function spliceString(body: Uint8Array, tail: Uint8Array, out: Uint8Array): number {
+  const n = body.length;
+  const p = PLAIN_PREFIX.length;
+  if (n < p + 2 || body[n - 1] !== 0x7d || body[n - 2] !== 0x22) return NOT_PLAIN;
+  for (let i = 0; i < p; i++) if (body[i] !== PLAIN_PREFIX[i]) return NOT_PLAIN;
+  for (let i = p; i < n - 2; i++) {
+    const b = body[i];
+    // printable ASCII but `"` and `\`: written as is by JSON.stringify
+    if (b < 0x20 || b > 0x7e || b === 0x22 || b === 0x5c) return NOT_PLAIN;
+  }
+  const text = n - 2 - p;
+  const size = HEAD_BYTES.length + text + 2 + tail.length;
+  if (size > out.length) return -1;
+  out.set(HEAD_BYTES, 0);
+  out[HEAD_BYTES.length] = 0x22;
+  out.set(body.subarray(p, n - 2), HEAD_BYTES.length + 1);
+  out[HEAD_BYTES.length + 1 + text] = 0x22;
+  out.set(tail, HEAD_BYTES.length + 2 + text);
+  return size;
 }
 
 /**
