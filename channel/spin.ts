@@ -106,6 +106,37 @@ export function unanswered(state: number): boolean {
 let sharedInFlight = 0;
 
 /**
+ * How often, lately, a shared call started while another was parked
+ * (smoothed over about ten calls, 0..1). Callers driving several plugins at
+ * once each find the others in flight most of the time; a spin then holds
+ * the event loop that the other callers' answers and next calls wait for,
+ * and a core that their workers need, so the host does not spin while this
+ * is high. One caller (a chain included) always starts alone.
+ */
+let contention = 0;
+
+/** Above this share of contended call starts, the host does not spin. */
+const CONTENDED = 0.2;
+
+/** Host spins started (for an awake or a woken worker), process-wide. */
+let hostSpins = 0;
+
+/**
+ * Test hook: how many times the host has spun for an answer so far.
+ *
+ * @returns The count.
+ */
+export function hostSpinsForTests(): number {
+  return hostSpins;
+}
+
+/** Notes one call start; `true` when the host may spin for it. */
+function alone(): boolean {
+  contention = contention * 0.9 + (sharedInFlight !== 0 ? 0.1 : 0);
+  return sharedInFlight === 0 && contention <= CONTENDED;
+}
+
+/**
  * The host end's policy for one channel: spin on the answer while that pays,
  * measure what parking costs and tell the worker (its spin budget).
  */
@@ -133,7 +164,8 @@ export class HostSpin {
    * Spins on the answer while that pays: only when the worker was awake to
    * take the request (it spins only while its spins keep catching requests,
    * which they do only from another core), when no other shared call is in
-   * flight (the event loop has nothing else to do), and for about twice the
+   * flight and calls have lately started alone (the event loop has nothing
+   * else to do, see `contention`), and for about twice the
    * time the worker usually takes, plus a little for the hand-over.
    *
    * @returns `true` when the answer came within the spin.
@@ -145,8 +177,9 @@ export class HostSpin {
     this.#prewoken = false;
     const parked = Atomics.load(c, Slot.workerParked) === 1;
     if (parked) Atomics.notify(c, Slot.state);
+    const mayspin = alone();
     if (parked || prewoken) {
-      if (sharedInFlight !== 0) return false;
+      if (!mayspin) return false;
       // Alone: wait for the woken worker's answer by spinning, so the call
       // pays one wake-up (the worker's), not a second one (the host's own,
       // out of Atomics.waitAsync). A worker just prewoken gets the same
@@ -159,9 +192,10 @@ export class HostSpin {
       if (parked) this.#wokeAt = t0;
       return false;
     }
-    if (sharedInFlight !== 0) return false;
+    if (!mayspin) return false;
     const budget = 2 * this.#computeMs + SPIN_SLACK_MS;
     if (budget > MAX_HOST_SPIN_MS) return false;
+    hostSpins++;
     let until = -1; // set at the first check: most spins end before it
     for (let i = 1; unanswered(Atomics.load(c, Slot.state)); i++) {
       if ((i & 63) !== 0) continue;
@@ -182,7 +216,7 @@ export class HostSpin {
   adopted(): boolean {
     this.#wokeAt = -1;
     this.#prewoken = false;
-    if (sharedInFlight !== 0) return false;
+    if (!alone()) return false;
     return this.#spinForWoken(this.#ctrl);
   }
 
@@ -201,6 +235,7 @@ export class HostSpin {
     if (CORES < 2 || !latencyPolicy.wakeSpin) return false;
     const probing = this.#wakeSpinHits < 0.5;
     if (probing && (++this.#wakeSpinSkips & 15) !== 0) return false;
+    hostSpins++;
     const budget = Math.min(
       MAX_WAKE_SPIN_MS,
       2 * (this.#wakeMs === 0 ? 0.1 : this.#wakeMs) + 2 * this.#computeMs + SPIN_SLACK_MS,
