@@ -136,10 +136,10 @@ interface BareWorker {
   w: Worker;
 }
 
-function startBare(spin: number, prewakeSpin = 0): BareWorker {
+function startBare(spin: number, prewakeSpin = 0, next?: BareWorker): BareWorker {
   const channel = new SharedArrayBuffer(32);
   const w = new Worker(WORKER, { type: "module", deno: { permissions: "none" } });
-  w.postMessage({ channel, spin, prewakeSpin });
+  w.postMessage({ channel, spin, prewakeSpin, next: next?.c.buffer });
   return { c: new Int32Array(channel), w };
 }
 
@@ -168,6 +168,28 @@ async function bareCall(c: Int32Array, hostSpinMs: number): Promise<void> {
   Atomics.store(c, 0, 0);
 }
 
+/** How long the host spins for a relay's answer before it parks, in ms. */
+const RELAY_HOST_SPIN_MS = 0.05;
+
+/**
+ * One call through a relay: the request goes to the first worker only (woken
+ * when parked); the host spins up to {@linkcode RELAY_HOST_SPIN_MS} for the
+ * last worker's answer, then waits for it with `Atomics.waitAsync`.
+ */
+async function relayCall(first: Int32Array, last: Int32Array): Promise<void> {
+  Atomics.store(first, 0, 1);
+  if (Atomics.load(first, 2) === 1) Atomics.notify(first, 0);
+  const until = performance.now() + RELAY_HOST_SPIN_MS;
+  while (Atomics.load(last, 0) !== 2 && performance.now() < until) { /* spin */ }
+  for (let s = Atomics.load(last, 0); s !== 2; s = Atomics.load(last, 0)) {
+    Atomics.store(last, 3, 1);
+    const r = Atomics.waitAsync(last, 0, s);
+    if (r.async) await r.value;
+    Atomics.store(last, 3, 0);
+  }
+  Atomics.store(last, 0, 0);
+}
+
 /**
  * Waits `ms` between calls the way an application does: a busy host below
  * 1 ms (it is doing its own work), an idle event loop (`setTimeout`) from 1 ms.
@@ -184,10 +206,20 @@ export async function gap(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
 }
 
-/** Policies of the bare chain floor. */
-export const BARE_POLICIES = ["park", "spin", "prewake"] as const;
+/** The bare chain policies in which the host calls each worker in turn: the `floor` of a pattern is their best. */
+export const HOST_DRIVEN_POLICIES = ["park", "spin", "prewake"] as const;
 
-/** A bare-channel chain policy: park after each answer, spin, or park and be prewoken by the chain. */
+/**
+ * Policies of the bare chain floor: the host-driven ones, and `relay` (each
+ * worker hands the request on to the next, the last one answers the host):
+ * what a worker-to-worker hand-off allows.
+ */
+export const BARE_POLICIES = [...HOST_DRIVEN_POLICIES, "relay"] as const;
+
+/**
+ * A bare-channel chain policy: park after each answer, spin, park and be
+ * prewoken by the chain, or park and relay to the next worker.
+ */
 export type BarePolicy = typeof BARE_POLICIES[number];
 
 /**
@@ -197,7 +229,11 @@ export type BarePolicy = typeof BARE_POLICIES[number];
  * answer: each call is a wake-up, what a parked worker's wake-up costs on
  * this machine), `spin` (every worker spins up to ~0.2 ms after an answer,
  * the host up to 0.05 ms), `prewake` (workers park; each chain first wakes
- * them all, and a prewoken worker spins for its request).
+ * them all, and a prewoken worker spins for its request), `relay` (workers
+ * park; the host writes to the first worker only, each worker writes the
+ * request into the next one's channel, waking it when parked, and parks, and
+ * the last one answers the host, which spins up to 0.05 ms, then parks: what
+ * a worker-to-worker hand-off allows, with no host code between the links).
  *
  * @param n Workers in the chain.
  * @param policy The policy.
@@ -213,13 +249,20 @@ export async function bareChain(
   calls: number,
   maxMs = 1500,
 ): Promise<number> {
-  const ws = Array.from(
-    { length: n },
-    () => startBare(policy === "spin" ? 100_000 : 0, policy === "prewake" ? 100_000 : 0),
-  );
+  const ws: BareWorker[] = [];
+  if (policy === "relay") {
+    // started last to first: each is given the channel of the one after it
+    for (let i = 0; i < n; i++) ws.unshift(startBare(0, 0, ws[0]));
+  } else {
+    for (let i = 0; i < n; i++) {
+      ws.push(startBare(policy === "spin" ? 100_000 : 0, policy === "prewake" ? 100_000 : 0));
+    }
+  }
   try {
     await new Promise((r) => setTimeout(r, 100));
-    for (const w of ws) await bareCall(w.c, 0); // every worker has started
+    // every worker has started
+    if (policy === "relay") await relayCall(ws[0].c, ws[n - 1].c);
+    else for (const w of ws) await bareCall(w.c, 0);
     const samples: number[] = [];
     const end = performance.now() + maxMs;
     for (let i = 0; i < calls && (i < 5 || performance.now() < end); i++) {
@@ -233,7 +276,8 @@ export async function bareChain(
           }
         }
       }
-      for (const { c } of ws) await bareCall(c, policy === "park" ? 0 : 0.05);
+      if (policy === "relay") await relayCall(ws[0].c, ws[n - 1].c);
+      else for (const { c } of ws) await bareCall(c, policy === "park" ? 0 : 0.05);
       samples.push((performance.now() - t) * 1000);
     }
     return median(samples);

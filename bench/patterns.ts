@@ -18,8 +18,12 @@
  * 50 µs its calls are therefore 50 µs apart, not comparable with the others), `inproc`
  * (the same metered wasm and envelopes called in-process, one instance per
  * plugin), `postmsg` (the host with the shared channel off) and `floor` (the
- * best bare-channel policy for the same pattern, `bench/floor.ts`: no host
- * code, no JSON, no guest; with each policy's own figure).
+ * best host-driven bare-channel policy for the same pattern, `bench/floor.ts`:
+ * no host code, no JSON, no guest, the host calling each worker in turn; with
+ * each policy's own figure). `floor_relay` is not part of `floor`: the same
+ * bare workers handing the request from one worker to the next, the last one
+ * answering the host (no host code between the links): what a
+ * worker-to-worker hand-off allows a chain, the floor of a relaying host.
  *
  * Options: `--rounds N` (default 3), `--quick` (1 round, fewer calls and
  * cells), `--json FILE` (default `bench/results/patterns.json`).
@@ -33,7 +37,7 @@ import { PluginHost } from "../host/host.ts";
 import { meter } from "../meter/mod.ts";
 import { Guest } from "../workers/guest.ts";
 import { latencyPolicy } from "../channel/spin.ts";
-import { BARE_POLICIES, bareChain, gap } from "./floor.ts";
+import { BARE_POLICIES, bareChain, gap, HOST_DRIVEN_POLICIES } from "./floor.ts";
 
 const args = Deno.args;
 const opt = (name: string, dflt: string) => {
@@ -227,7 +231,7 @@ await Deno.remove(tmp, { recursive: true });
 const fig: Record<string, number> = {};
 for (const [k, xs] of Object.entries(rounds)) fig[k] = median(xs);
 const floorOf = (n: number, g: number) =>
-  Math.min(...BARE_POLICIES.map((p) => fig[`floor_${p}|${n}|${g}`]));
+  Math.min(...HOST_DRIVEN_POLICIES.map((p) => fig[`floor_${p}|${n}|${g}`]));
 const us = (x: number) => Number.isNaN(x) ? "–" : x < 100 ? x.toFixed(1) : x.toFixed(0);
 const [load1] = Deno.loadavg();
 console.log(

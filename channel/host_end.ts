@@ -396,15 +396,8 @@ export class WorkerTransport implements Transport {
   }
 
   prewake(): void {
-    const c = this.#ctrl;
-    if (
-      c === undefined || this.#pending !== undefined || this.#dead !== undefined ||
-      Atomics.load(c, Slot.workerParked) !== 1 || Atomics.load(c, Slot.state) !== State.idle ||
-      Atomics.load(c, Slot.prewake) === 1
-    ) return;
-    Atomics.store(c, Slot.prewake, 1);
-    Atomics.notify(c, Slot.state);
-    this.#hostSpin!.prewoke();
+    if (this.#ctrl === undefined || this.#pending !== undefined || this.#dead !== undefined) return;
+    this.#hostSpin!.prewake();
   }
 
   /** Waits for the answer with `Atomics.waitAsync` (the event loop runs on), then collects it. */

@@ -48,10 +48,10 @@ export const Slot = {
    */
   seq: 11,
   /**
-   * Set to 1 by the host (then notified) to say a call is coming: a parked
-   * worker wakes and spins for it, within the spinner budget, so the call
-   * does not pay the wake-up (`PluginHost.prepare`, chains). Slots 12 and 13
-   * hold the fuel figure.
+   * Set by the host to say a call is coming (see {@linkcode Prewake}): a
+   * parked worker wakes and spins for it, within the spinner budget, so the
+   * call does not pay the wake-up (`PluginHost.prepare`, chains). Slots 12
+   * and 13 hold the fuel figure.
    */
   prewake: 14,
   /** Prewakes the worker has served (woken by one, whether or not it then spun). */
@@ -75,6 +75,22 @@ export const Slot = {
    * waiting behind a parked loop.
    */
   posted: 20,
+} as const;
+
+/**
+ * Values of the {@linkcode Slot.prewake} slot. The host stores `sending`,
+ * notifies, then moves it to `sent` once its notify returned. A worker woken
+ * while it still reads `sending` has taken the host's own core (the kernel
+ * ran the woken thread where the waker ran, preempting it): spinning there
+ * would only keep the host from writing the call, so it parks again.
+ */
+export const Prewake = {
+  /** No prewake pending. */
+  none: 0,
+  /** The host is notifying the worker. */
+  sending: 1,
+  /** The host's notify returned: the host runs on, on another core than the woken worker. */
+  sent: 2,
 } as const;
 
 /** Byte offset of the i64 fuel used by the last call. */
@@ -137,6 +153,12 @@ export const SpinSlot = {
    * worker spins while another waits to be woken (it would need the core).
    */
   waiting: 2,
+  /**
+   * Prewakes a worker spun for, process-wide (a count that only grows): a
+   * prewake that found the host's core taken, or no spinner slot free, is
+   * not one of them.
+   */
+  prewokenSpins: 3,
 } as const;
 
 /** Bytes before the data of a state channel: i32 slots. */

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { Slot, SpinSlot, State } from "./layout.ts";
+import { Prewake, Slot, SpinSlot, State } from "./layout.ts";
 import { LearnedGap } from "./_gap.ts";
 
 /** Longest a worker spins waiting for the next request, in ms. */
@@ -88,6 +88,17 @@ export function spinCountsForTests(): { spinning: number; waiting: number } {
     spinning: Atomics.load(v, SpinSlot.spinning),
     waiting: Atomics.load(v, SpinSlot.waiting),
   };
+}
+
+/**
+ * Test hook: prewakes a worker spun for, process-wide, so far (see
+ * {@linkcode SpinSlot.prewokenSpins}).
+ *
+ * @param spin A spinner budget; the process-wide one by default.
+ * @returns The count.
+ */
+export function prewokenSpinsForTests(spin: SharedArrayBuffer = spinBudget()): number {
+  return Atomics.load(new Int32Array(spin), SpinSlot.prewokenSpins);
 }
 
 /**
@@ -220,8 +231,22 @@ export class HostSpin {
     return this.#spinForWoken(this.#ctrl);
   }
 
-  /** A prewake was sent: the next call's worker is treated as one the host woke. */
-  prewoke(): void {
+  /**
+   * Says a call is coming: wakes the worker when it is parked and idle (and
+   * no prewake is pending), and treats the next call's worker as one the host
+   * woke. The slot goes `sending`, then `sent` once the notify returned (see
+   * {@linkcode Prewake}): a worker woken on the host's own core sees
+   * `sending`, since the host cannot run on until the worker leaves the core.
+   */
+  prewake(): void {
+    const c = this.#ctrl;
+    if (
+      Atomics.load(c, Slot.workerParked) !== 1 || Atomics.load(c, Slot.state) !== State.idle ||
+      Atomics.load(c, Slot.prewake) !== Prewake.none
+    ) return;
+    Atomics.store(c, Slot.prewake, Prewake.sending);
+    Atomics.notify(c, Slot.state);
+    Atomics.compareExchange(c, Slot.prewake, Prewake.sending, Prewake.sent);
     this.#prewoken = true;
   }
 
@@ -427,20 +452,32 @@ export class WorkerSpin {
 
   /**
    * Waits while the state is `s`: spins when that pays ({@linkcode WorkerSpin.spinFor}),
-   * else parks on `Atomics.wait` (unless a prewake is pending); a prewake
-   * then spins for the call the host said is coming.
+   * else parks on `Atomics.wait` (unless a prewake is pending). A prewake
+   * then spins for the call the host said is coming, unless the host has not
+   * returned from its notify yet (`sending`): then this thread was run on
+   * the host's core, in its place, and spinning would hold off the very call
+   * it waits for until the spin ran out (the call then paid a second
+   * wake-up); it parks again at once, and the call wakes it as it would have
+   * without the prewake.
    *
    * @param s The state seen.
    */
   wait(s: number): void {
     if (this.spinFor(s)) return;
     const c = this.#ctrl;
-    Atomics.store(c, Slot.workerParked, 1);
-    if (Atomics.load(c, Slot.prewake) === 0) Atomics.wait(c, Slot.state, s);
-    Atomics.store(c, Slot.workerParked, 0);
-    if (Atomics.exchange(c, Slot.prewake, 0) === 1) {
+    for (;;) {
+      Atomics.store(c, Slot.workerParked, 1);
+      if (Atomics.load(c, Slot.prewake) === Prewake.none) Atomics.wait(c, Slot.state, s);
+      Atomics.store(c, Slot.workerParked, 0);
+      const prewake = Atomics.exchange(c, Slot.prewake, Prewake.none);
+      if (prewake === Prewake.none) return;
       Atomics.add(c, Slot.prewakes, 1);
-      this.#spinPrewoken();
+      if (prewake === Prewake.sent) {
+        this.#spinPrewoken();
+        return;
+      }
+      s = Atomics.load(c, Slot.state);
+      if (s !== State.idle && s !== State.response) return;
     }
   }
 
@@ -458,6 +495,7 @@ export class WorkerSpin {
       Atomics.sub(sp, SpinSlot.spinning, 1);
       return;
     }
+    Atomics.add(sp, SpinSlot.prewokenSpins, 1);
     try {
       const c = this.#ctrl;
       const wakeMs = c[Slot.wakeNs] / 1e6;

@@ -6,6 +6,8 @@ import assert from "node:assert/strict";
 import { PluginHost } from "../host/host.ts";
 import { Plugin, PREWAKES_FOR_TESTS } from "../host/plugin.ts";
 import { IDLE_GAP_MS, LearnedGap } from "../channel/_gap.ts";
+import { HEADER_BYTES, Prewake, Slot, SpinSlot, State } from "../channel/layout.ts";
+import { HostSpin, prewokenSpinsForTests } from "../channel/spin.ts";
 
 const EXAMPLES = new URL("../examples/", import.meta.url);
 const UPPER = new URL("../bench/plugins/upper/upper.wasm", import.meta.url);
@@ -80,4 +82,58 @@ Deno.test("an idle period does not move the learned gap; short gaps do", () => {
   assert.equal(g.ms, learned, "an idle gap was learned as the caller's rhythm");
   g.observe(1);
   assert.ok(g.ms > learned, "a gap under the idle threshold is learned");
+});
+
+Deno.test("a worker woken by a prewake while the host is still inside its notify parks again instead of spinning on the host's core", async () => {
+  // On 2 cores the kernel often runs the woken worker on the waker's core,
+  // preempting the host inside Atomics.notify: a worker spinning there kept
+  // the host from writing the very call it waited for until its spin ran out
+  // (main job: prepared requests 456 µs against 193 µs unprepared). The slot
+  // still reading `sending` when the worker runs says so; this drives a real
+  // WorkerSpin through both cases, deterministically.
+  const channel = new SharedArrayBuffer(HEADER_BYTES + 64);
+  const spin = new SharedArrayBuffer(16);
+  const c = new Int32Array(channel, 0, HEADER_BYTES / 4);
+  const sp = new Int32Array(spin);
+  Atomics.store(sp, SpinSlot.limit, 1);
+  c[Slot.wakeNs] = 200_000; // a prewoken worker would spin up to 0.2 ms
+  const w = new Worker(new URL("./_prewake_worker.ts", import.meta.url), { type: "module" });
+  try {
+    w.postMessage({ channel, spin });
+    const parkedAgain = (served: number) =>
+      until(
+        `prewake ${served} served and the worker parked`,
+        () =>
+          Atomics.load(c, Slot.prewakes) === served && Atomics.load(c, Slot.workerParked) === 1 &&
+          Atomics.load(c, Slot.prewake) === Prewake.none &&
+          Atomics.load(sp, SpinSlot.spinning) === 0,
+      );
+    await until("the worker parked", () => Atomics.load(c, Slot.workerParked) === 1);
+
+    // the host has not returned from its notify: the worker must not spin
+    Atomics.store(c, Slot.prewake, Prewake.sending);
+    Atomics.notify(c, Slot.state);
+    await parkedAgain(1);
+    assert.equal(prewokenSpinsForTests(spin), 0, "the worker spun on the host's core");
+
+    // the notify returned (the host runs on elsewhere): the worker spins for the call
+    Atomics.store(c, Slot.prewake, Prewake.sent);
+    Atomics.notify(c, Slot.state);
+    await parkedAgain(2);
+    assert.equal(prewokenSpinsForTests(spin), 1, "a prewake sent in full was not spun for");
+
+    // the host's side: once prewake() returns, the slot never reads `sending`
+    const host = new HostSpin(c);
+    for (let i = 0; i < 20; i++) {
+      await until("the worker parked", () => Atomics.load(c, Slot.workerParked) === 1);
+      host.prewake();
+      assert.notEqual(Atomics.load(c, Slot.prewake), Prewake.sending);
+    }
+    await until("the spinners settled", () => Atomics.load(sp, SpinSlot.spinning) === 0);
+    assert.equal(Atomics.load(sp, SpinSlot.waiting), 0);
+  } finally {
+    Atomics.store(c, Slot.state, State.closed);
+    Atomics.notify(c, Slot.state);
+    w.terminate();
+  }
 });
