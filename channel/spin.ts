@@ -42,11 +42,21 @@ const PREWAKE_DEFAULT_MS = 0.1;
  * cost more than it saved on 2 cores, see RATIONALE.md), and the chain
  * hand-off between plugin workers (`channel/relay.ts`, on).
  */
-export const latencyPolicy: { wakeSpin: boolean; chainPrewake: boolean; relay: boolean } = {
+export const latencyPolicy: {
+  wakeSpin: boolean;
+  chainPrewake: boolean;
+  relay: boolean;
+  relayGapMs: number;
+} = {
   wakeSpin: true,
   chainPrewake: false,
   /** Hand a chain's next request from one plugin's worker straight to the next plugin's. */
   relay: true,
+  /**
+   * Only when the chain's plugin was last called this recently (ms): after an
+   * idle gap, the hand-off measured slower than the host waking each worker.
+   */
+  relayGapMs: 0.5,
 };
 
 /** Cores: the host spins for a woken worker only when that worker can have a core of its own. */

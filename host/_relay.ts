@@ -17,6 +17,7 @@
  */
 
 import type { Forward } from "../channel/host_end.ts";
+import { latencyPolicy } from "../channel/spin.ts";
 import { filterTailBytes } from "../channel/relay.ts";
 import type { Held, Plugin } from "./plugin.ts";
 
@@ -51,6 +52,9 @@ export const RELAY_COUNTS_FOR_TESTS: { adopted: number; discarded: number; taken
   discarded: 0,
   takenBack: 0,
 };
+
+/** When each hop last started a call that could hand on. */
+const lastCall = new WeakMap<RelayHop, number>();
 
 /** How far ahead a chain holds plugins. */
 const MAX_HOLDS = 16;
@@ -203,6 +207,13 @@ export class ChainRun {
    * returns where `at`'s answer goes, or `undefined` when nothing is held.
    */
   #holdAfter(hop: RelayHop, at: number, args: unknown[]): Forward | undefined {
+    // Only while calls come close together: after an idle gap the workers'
+    // cores are asleep, and a hand-off between them measured slower than the
+    // host waking each worker itself (RATIONALE.md).
+    const now = performance.now();
+    const previous = lastCall.get(hop) ?? -Infinity;
+    lastCall.set(hop, now);
+    if (now - previous > latencyPolicy.relayGapMs) return undefined;
     const hops = this.#hops;
     const first = hop.plugin.idleTransport();
     if (first === undefined || at + 1 >= hops.length) return undefined;

@@ -218,7 +218,9 @@ async function run(
   concurrency: number,
 ): Promise<unknown[]> {
   const saved = latencyPolicy.relay;
+  const savedGap = latencyPolicy.relayGapMs;
   latencyPolicy.relay = relay;
+  latencyPolicy.relayGapMs = Infinity; // every chain call may hand on, however slow the machine
   const adopted = RELAY_COUNTS_FOR_TESTS.adopted;
   try {
     const out: unknown[] = [];
@@ -238,6 +240,7 @@ async function run(
     return out;
   } finally {
     latencyPolicy.relay = saved;
+    latencyPolicy.relayGapMs = savedGap;
   }
 }
 

@@ -38,12 +38,14 @@ async function chainHost(
 
 /** Runs `body` with the hand-off on or off, restoring the policy after. */
 async function withRelay<T>(on: boolean, body: () => Promise<T>): Promise<T> {
-  const saved = latencyPolicy.relay;
+  const saved = { ...latencyPolicy };
   latencyPolicy.relay = on;
+  // however slow the machine, every chain call may hand on (the gap rule is the benchmark's)
+  latencyPolicy.relayGapMs = Infinity;
   try {
     return await body();
   } finally {
-    latencyPolicy.relay = saved;
+    Object.assign(latencyPolicy, saved);
   }
 }
 
@@ -174,6 +176,32 @@ Deno.test("relay: chains sharing plugins, many at once, each get their own answe
       await settled(host);
       for (const p of host.plugins()) assert.equal(host.plugin(p.name)!.stats.calls, 120, p.name);
     } finally {
+      await host.close();
+    }
+  });
+});
+
+Deno.test("relay: a chain called after an idle gap longer than relayGapMs does not hand on; calls close together do", async () => {
+  await withTempDir(async (dir) => {
+    const host = await chainHost(dir, 3);
+    const saved = { ...latencyPolicy };
+    latencyPolicy.relay = true;
+    latencyPolicy.relayGapMs = 200;
+    try {
+      const call = async () => {
+        const before = RELAY_COUNTS_FOR_TESTS.adopted;
+        assert.equal(await host.bus.applyFilters(HOOK, "eee|x"), "|x");
+        return RELAY_COUNTS_FOR_TESTS.adopted - before;
+      };
+      for (let i = 0; i < 5; i++) await call(); // linked
+      let handed = 0;
+      for (let i = 0; i < 5; i++) handed += await call();
+      assert.ok(handed >= 5, `calls close together handed on ${handed} times`);
+      await new Promise((r) => setTimeout(r, 400));
+      assert.equal(await call(), 0, "a call after an idle gap handed on");
+      assert.ok((await call()) + (await call()) > 0, "calls close together again never handed on");
+    } finally {
+      Object.assign(latencyPolicy, saved);
       await host.close();
     }
   });
