@@ -127,12 +127,14 @@ export function unanswered(state: number): boolean {
 let sharedInFlight = 0;
 
 /**
- * How often, lately, a shared call started while another was parked
- * (smoothed over about ten calls, 0..1). Callers driving several plugins at
- * once each find the others in flight most of the time; a spin then holds
- * the event loop that the other callers' answers and next calls wait for,
- * and a core that their workers need, so the host does not spin while this
- * is high. One caller (a chain included) always starts alone.
+ * How often, lately, a shared call started while two or more others were
+ * parked (smoothed over about ten calls, 0..1). Callers driving several
+ * plugins at once find the others in flight most of the time; a spin then
+ * holds the event loop that the other callers' answers and next calls wait
+ * for, and a core that their workers need, so the host does not spin while
+ * this is high. One caller (a chain included) always starts alone; two
+ * callers (two instances of a plugin, say) keep the spin, which pays there:
+ * counting one other call in flight made two instances 4× slower.
  */
 let contention = 0;
 
@@ -153,7 +155,7 @@ export function hostSpinsForTests(): number {
 
 /** Notes one call start; `true` when the host may spin for it. */
 function alone(): boolean {
-  contention = contention * 0.9 + (sharedInFlight !== 0 ? 0.1 : 0);
+  contention = contention * 0.9 + (sharedInFlight >= 2 ? 0.1 : 0);
   return sharedInFlight === 0 && contention <= CONTENDED;
 }
 
