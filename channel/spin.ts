@@ -126,37 +126,9 @@ export function unanswered(state: number): boolean {
 /** Calls in flight on shared channels, process-wide: the host spins only when it is alone. */
 let sharedInFlight = 0;
 
-/**
- * How often, lately, a shared call started while two or more others were
- * parked (smoothed over about ten calls, 0..1). Callers driving several
- * plugins at once find the others in flight most of the time; a spin then
- * holds the event loop that the other callers' answers and next calls wait
- * for, and a core that their workers need, so the host does not spin while
- * this is high. One caller (a chain included) always starts alone; two
- * callers (two instances of a plugin, say) keep the spin, which pays there:
- * counting one other call in flight made two instances 4× slower.
- */
-let contention = 0;
-
-/** Above this share of contended call starts, the host does not spin. */
-const CONTENDED = 0.2;
-
-/** Host spins started (for an awake or a woken worker), process-wide. */
-let hostSpins = 0;
-
-/**
- * Test hook: how many times the host has spun for an answer so far.
- *
- * @returns The count.
- */
-export function hostSpinsForTests(): number {
-  return hostSpins;
-}
-
-/** Notes one call start; `true` when the host may spin for it. */
+/** Whether the host may spin for a call starting now: no other shared call is in flight. */
 function alone(): boolean {
-  contention = contention * 0.9 + (sharedInFlight >= 2 ? 0.1 : 0);
-  return sharedInFlight === 0 && contention <= CONTENDED;
+  return sharedInFlight === 0;
 }
 
 /**
@@ -187,8 +159,7 @@ export class HostSpin {
    * Spins on the answer while that pays: only when the worker was awake to
    * take the request (it spins only while its spins keep catching requests,
    * which they do only from another core), when no other shared call is in
-   * flight and calls have lately started alone (the event loop has nothing
-   * else to do, see `contention`), and for about twice the
+   * flight (the event loop has nothing else to do), and for about twice the
    * time the worker usually takes, plus a little for the hand-over.
    *
    * @returns `true` when the answer came within the spin.
@@ -218,7 +189,6 @@ export class HostSpin {
     if (!mayspin) return false;
     const budget = 2 * this.#computeMs + SPIN_SLACK_MS;
     if (budget > MAX_HOST_SPIN_MS) return false;
-    hostSpins++;
     let until = -1; // set at the first check: most spins end before it
     for (let i = 1; unanswered(Atomics.load(c, Slot.state)); i++) {
       if ((i & 63) !== 0) continue;
@@ -272,7 +242,6 @@ export class HostSpin {
     if (CORES < 2 || !latencyPolicy.wakeSpin) return false;
     const probing = this.#wakeSpinHits < 0.5;
     if (probing && (++this.#wakeSpinSkips & 15) !== 0) return false;
-    hostSpins++;
     const budget = Math.min(
       MAX_WAKE_SPIN_MS,
       2 * (this.#wakeMs === 0 ? 0.1 : this.#wakeMs) + 2 * this.#computeMs + SPIN_SLACK_MS,
