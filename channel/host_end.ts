@@ -37,7 +37,12 @@ export interface Forward {
   cap: number;
   /** Bytes of the envelope's tail after the value. */
   tail: number;
+  /** The token of the next channel's reservation ({@linkcode WorkerTransport.reserve}). */
+  token: number;
 }
+
+/** Reservation tokens, process-wide: each reservation gets a fresh one. */
+let reservations = 0;
 
 /**
  * Carries calls to a started worker. The postMessage transport is the
@@ -274,23 +279,55 @@ export class WorkerTransport implements Transport {
    *
    * @param hook The hook name.
    * @param forward Where this call's answer goes on, if anywhere.
-   * @returns Whether the channel is now reserved.
+   * @returns The reservation's token (never 0), or 0 when the channel
+   *   cannot be reserved.
    */
-  reserve(hook: string, forward: Forward | undefined): boolean {
+  reserve(hook: string, forward: Forward | undefined): number {
     const c = this.#ctrl;
     const region = this.#region;
     if (
       c === undefined || region === undefined || this.#dead !== undefined ||
       this.#pending !== undefined || Atomics.load(c, Slot.state) !== State.idle
-    ) return false;
+    ) return 0;
     const name = encoder.encodeInto(hook, region);
-    if (name.read !== hook.length) return false;
+    if (name.read !== hook.length) return 0;
     c[Slot.nameLen] = name.written;
     this.#seq = (this.#seq + 1) | 0;
     this.#earlyBody = undefined;
     c[Slot.seq] = this.#seq;
     this.#setForward(c, forward);
-    return Atomics.compareExchange(c, Slot.state, State.idle, State.reserved) === State.idle;
+    reservations = (reservations + 1) | 0 || 1;
+    const token = reservations;
+    Atomics.store(c, Slot.reservation, token);
+    return Atomics.compareExchange(c, Slot.state, State.idle, State.reserved) === State.idle
+      ? token
+      : 0;
+  }
+
+  /** Why the worker is gone, once it is (a crash, or `terminate`). */
+  get dead(): HookError | undefined {
+    return this.#dead;
+  }
+
+  /**
+   * Waits while the worker of the plugin before this one writes a request
+   * into the reservation (`filling`), at most `ms`.
+   *
+   * @param ms The longest wait, in ms.
+   * @returns When the state has left `filling`, or the wait ran out.
+   */
+  async whileFilling(ms: number): Promise<void> {
+    const c = this.#ctrl!;
+    const end = performance.now() + ms;
+    while (Atomics.load(c, Slot.state) === State.filling && performance.now() < end) {
+      const w = Atomics.waitAsync(
+        c,
+        Slot.state,
+        State.filling,
+        Math.max(1, end - performance.now()),
+      );
+      if (w.async) await w.value;
+    }
   }
 
   /**
@@ -298,9 +335,11 @@ export class WorkerTransport implements Transport {
    *
    * @returns `"free"` when no request was published into it (or one was and
    *   its worker had not picked it up: it never runs), `"taken"` when its
-   *   worker has picked a request up: collect it with `adopt()`.
+   *   worker has picked a request up: collect it with `adopt()`; `"filling"`
+   *   while the worker before writes into it: wait ({@linkcode
+   *   WorkerTransport.whileFilling}) and ask again.
    */
-  unreserve(): "free" | "taken" {
+  unreserve(): "free" | "taken" | "filling" {
     const c = this.#ctrl!;
     if (Atomics.compareExchange(c, Slot.state, State.reserved, State.idle) === State.reserved) {
       return "free";
@@ -310,6 +349,7 @@ export class WorkerTransport implements Transport {
       return "free";
     }
     const s = Atomics.load(c, Slot.state);
+    if (s === State.filling) return "filling";
     return s === State.running || s === State.response ? "taken" : "free";
   }
 
@@ -333,6 +373,7 @@ export class WorkerTransport implements Transport {
       c[Slot.forward] = forward.link;
       c[Slot.forwardCap] = forward.cap;
       c[Slot.forwardTail] = forward.tail;
+      c[Slot.forwardToken] = forward.token;
     }
   }
 

@@ -75,6 +75,15 @@ export const Slot = {
    * waiting behind a parked loop.
    */
   posted: 20,
+  /**
+   * The token of the reservation that holds this channel (`reserved`), a
+   * fresh number per reservation: a worker publishes into the channel only
+   * when it is the token its own request names, never into a later
+   * reservation of the same channel.
+   */
+  reservation: 21,
+  /** The token of the next channel's reservation that this call's answer may go into. */
+  forwardToken: 22,
 } as const;
 
 /**
@@ -126,6 +135,14 @@ export const State = {
    * never land in a channel the host no longer holds.
    */
   reserved: 6,
+  /**
+   * The worker of the plugin before has taken the reservation
+   * (`reserved` → `filling`) and writes the request; it then publishes it
+   * (`filling` → `request`) or, when its own call was given up on, gives the
+   * reservation back (`filling` → `reserved`). The host waits for either
+   * before it takes a reservation back.
+   */
+  filling: 7,
 } as const;
 
 /** Kinds of answer. */

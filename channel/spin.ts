@@ -119,8 +119,9 @@ export function prewokenSpinsForTests(spin: SharedArrayBuffer = spinBudget()): n
  * @returns `true` while the answer is not there.
  */
 export function unanswered(state: number): boolean {
-  // `reserved`: a hand-off's request, about to be published by the worker before.
-  return state === State.request || state === State.running || state === State.reserved;
+  // `reserved`, `filling`: a hand-off's request, about to be published by the worker before.
+  return state === State.request || state === State.running || state === State.reserved ||
+    state === State.filling;
 }
 
 /** Calls in flight on shared channels, process-wide: the host spins only when it is alone. */
@@ -381,7 +382,8 @@ export class WorkerSpin {
    * @returns Whether the state changed within the spin.
    */
   spinFor(s: number): boolean {
-    if (s !== State.response && s !== State.idle) return false;
+    // `reserved`: held for a hand-off, a request is coming, as when idle.
+    if (s !== State.response && s !== State.idle && s !== State.reserved) return false;
     if (this.#skipSpin) {
       this.#skipSpin = false;
       return false;
@@ -408,7 +410,11 @@ export class WorkerSpin {
       let i = 0;
       let othersWaiting = false;
       let until = -1; // set at the first check: most spins end before it
-      for (let st: number = s; st === s || st === State.idle; st = Atomics.load(c, Slot.state)) {
+      for (
+        let st: number = s;
+        st === s || st === State.idle || st === State.reserved || st === State.filling;
+        st = Atomics.load(c, Slot.state)
+      ) {
         if ((++i & 63) !== 0) continue;
         // A request waits to be picked up: ours (about to show: the host counts
         // it just before it publishes it) or another worker's, seen twice in a

@@ -79,7 +79,8 @@ export class ChannelServer {
 
   /** Counts a message the host posted (a call by message, a link, a crash request). */
   received(): void {
-    this.#received++;
+    // An i32, like the host's count, which wraps
+    this.#received = (this.#received + 1) | 0;
   }
 
   /**
@@ -184,6 +185,7 @@ export class ChannelServer {
     const seq = c[Slot.seq];
     const hook = this.#hookName(region, nameLen);
     const forward = c[Slot.forward];
+    const token = c[Slot.forwardToken];
     // The envelope's tail (`,"args":[…]}`) outlives the request, which the answer overwrites.
     const tail = forward === 0
       ? undefined
@@ -231,50 +233,49 @@ export class ChannelServer {
     c[Slot.bodyLen] = len;
     c[Slot.messages] = this.#messages();
     const next = tail !== undefined && (result === Result.body || result === Result.none)
-      ? this.#forward(forward, result, len, nameLen, payloadLen, tail)
+      ? this.#forward(forward, token, result, len, nameLen, payloadLen, tail)
       : undefined;
     c[Slot.forwarded] = next === undefined ? 0 : 1;
     this.#spin.answered(t0);
     // Never over `closed`: a host that gave up on this call (timeout, close)
     // has closed the channel, and the serve loop then leaves.
-    if (
-      Atomics.compareExchange(c, Slot.state, State.running, State.response) === State.running &&
-      Atomics.load(c, Slot.hostParked) === 1
-    ) {
-      Atomics.notify(c, Slot.state);
-    }
+    const published =
+      Atomics.compareExchange(c, Slot.state, State.running, State.response) === State.running;
+    if (published && Atomics.load(c, Slot.hostParked) === 1) Atomics.notify(c, Slot.state);
     // The next request goes out after this answer: waking the next worker can
     // take this thread's core, and the host must not wait for the answer
-    // behind it. A host that has taken the hold back (`reserved` → `idle`)
-    // makes the exchange fail, and nothing runs.
+    // behind it. A call the host gave up on hands nothing on: the
+    // reservation goes back as it was.
     if (next !== undefined) {
-      const sp = this.#spinCounters;
-      Atomics.add(sp, SpinSlot.waiting, 1);
-      if (
-        Atomics.compareExchange(next, Slot.state, State.reserved, State.request) !== State.reserved
-      ) {
-        Atomics.sub(sp, SpinSlot.waiting, 1);
-      } else {
-        if (Atomics.load(next, Slot.workerParked) === 1) Atomics.notify(next, Slot.state);
-        // The next worker needs a core more than this one needs to spin.
-        this.#spin.skipNextSpin();
+      if (!published) {
+        Atomics.store(next, Slot.state, State.reserved);
+        Atomics.notify(next, Slot.state);
+        return;
       }
+      Atomics.add(this.#spinCounters, SpinSlot.waiting, 1);
+      Atomics.store(next, Slot.state, State.request);
+      if (Atomics.load(next, Slot.workerParked) === 1) Atomics.notify(next, Slot.state);
+      // The next worker needs a core more than this one needs to spin.
+      this.#spin.skipNextSpin();
     }
   }
 
   /**
    * Prepares the hand-off of a filter's value to the next plugin of the
-   * chain: writes the next request into the reserved channel, to be
-   * published once this call's answer is (`reserved` → `request`). Does
-   * nothing, and answers `undefined`, when anything is off: an unknown link,
-   * an answer the host will refuse (not UTF-8, not a JSON object), a request
-   * over the next plugin's cap or region. The host then calls the next plugin
-   * itself, and the outcome is the same.
+   * chain: takes the reservation the request names (`reserved` →
+   * `filling`), writes the next request into it, to be published once this
+   * call's answer is (`filling` → `request`). Does nothing, and answers
+   * `undefined`, when anything is off: an unknown link, a reservation taken
+   * back or renewed, an answer the host will refuse (not UTF-8, not a JSON
+   * object), a request over the next plugin's cap or region (the reservation
+   * then goes back). The host then calls the next plugin itself, and the
+   * outcome is the same.
    *
    * @returns The next channel's header slots, or `undefined`.
    */
   #forward(
     link: number,
+    token: number,
     result: number,
     len: number,
     nameLen: number,
@@ -285,21 +286,31 @@ export class ChannelServer {
     const c = this.#ctrl;
     // A call the host gave up on (timeout, close) hands nothing on.
     if (next === undefined || Atomics.load(c, Slot.state) !== State.running) return undefined;
-    const at = next.ctrl[Slot.nameLen];
-    const room = next.region.subarray(at);
+    const n = next.ctrl;
+    // Take the reservation this request names, and only that one: not one the
+    // host took back, nor a later reservation of the same channel.
+    if (Atomics.compareExchange(n, Slot.state, State.reserved, State.filling) !== State.reserved) {
+      return undefined;
+    }
+    const giveBack = (): undefined => {
+      Atomics.store(n, Slot.state, State.reserved);
+      Atomics.notify(n, Slot.state);
+      return undefined;
+    };
+    if (Atomics.load(n, Slot.reservation) !== token) return giveBack();
+    const room = next.region.subarray(n[Slot.nameLen]);
     let size: number;
     if (result === Result.none) {
       // No body: the value is unchanged, and so is the request.
-      if (payloadLen > room.length) return undefined;
+      if (payloadLen > room.length) return giveBack();
       room.set(this.#region.subarray(nameLen, nameLen + payloadLen));
       size = payloadLen;
     } else {
       const written = nextFilterRequest(this.#region.subarray(0, len), tail, room);
-      if (written < 0) return undefined;
+      if (written < 0) return giveBack();
       size = written;
     }
-    if (size > c[Slot.forwardCap]) return undefined;
-    const n = next.ctrl;
+    if (size > c[Slot.forwardCap]) return giveBack();
     n[Slot.payloadLen] = size;
     n[Slot.forwardTail] = tail.length;
     return n;

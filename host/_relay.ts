@@ -53,8 +53,8 @@ export const RELAY_COUNTS_FOR_TESTS: { adopted: number; discarded: number; taken
   takenBack: 0,
 };
 
-/** When each hop last started a call that could hand on. */
-const lastCall = new WeakMap<RelayHop, number>();
+/** When the last dispatch of each chain (by its hops) ended. */
+const lastEnd = new WeakMap<readonly (RelayHop | undefined)[], number>();
 
 /** How far ahead a chain holds plugins. */
 const MAX_HOLDS = 16;
@@ -121,7 +121,10 @@ export class ChainRun {
     const hold = this.#holds.get(at);
     if (hold !== undefined) {
       this.#holds.delete(at);
-      if (hold.published && Object.is(hold.expect, value) && sameArgs(hold.args!, args)) {
+      if (
+        hold.published && Object.is(hold.expect, value) && sameArgs(hold.args!, args) &&
+        hop.plugin.usable()
+      ) {
         const seen = { forwarded: false };
         RELAY_COUNTS_FOR_TESTS.adopted++;
         return this.#then(at, args, seen, hop.plugin.adopt(hold.held, hop.hook, value, seen));
@@ -153,6 +156,7 @@ export class ChainRun {
 
   /** The dispatch is over: takes back whatever is still held. */
   end(): void {
+    lastEnd.set(this.#hops, performance.now());
     if (this.#holds.size === 0) return;
     const first = Math.min(...this.#holds.keys());
     this.skip(first);
@@ -207,14 +211,14 @@ export class ChainRun {
    * returns where `at`'s answer goes, or `undefined` when nothing is held.
    */
   #holdAfter(hop: RelayHop, at: number, args: unknown[]): Forward | undefined {
-    // Only while calls come close together: after an idle gap the workers'
-    // cores are asleep, and a hand-off between them measured slower than the
-    // host waking each worker itself (RATIONALE.md).
-    const now = performance.now();
-    const previous = lastCall.get(hop) ?? -Infinity;
-    lastCall.set(hop, now);
-    if (now - previous > latencyPolicy.relayGapMs) return undefined;
+    // Only while this chain's dispatches come close together (from the end of
+    // the last one): after an idle gap the workers' cores are asleep, and a
+    // hand-off between them measured slower than the host waking each worker
+    // itself (RATIONALE.md).
     const hops = this.#hops;
+    if (performance.now() - (lastEnd.get(hops) ?? -Infinity) > latencyPolicy.relayGapMs) {
+      return undefined;
+    }
     const first = hop.plugin.idleTransport();
     if (first === undefined || at + 1 >= hops.length) return undefined;
     const plugins = new Set<Plugin>([hop.plugin]);
@@ -234,13 +238,24 @@ export class ChainRun {
       prev = t;
     }
     if (chain.length === 0) return undefined;
-    const tail = filterTailBytes(args);
+    let tail: number;
+    try {
+      tail = filterTailBytes(args);
+    } catch {
+      // Arguments JSON cannot encode: the call fails with `bad_payload` as without a hold.
+      return undefined;
+    }
     // Reserve from the end, so that each hold knows where its answer goes.
     let last = chain.length - 1;
     const held: (Held | undefined)[] = [];
     for (let j = last; j >= 0; j--) {
       const forward = j < last
-        ? { link: links[j + 1], cap: chain[j + 1].hop.plugin.maxPayloadBytes, tail }
+        ? {
+          link: links[j + 1],
+          cap: chain[j + 1].hop.plugin.maxPayloadBytes,
+          tail,
+          token: held[j + 1]!.token,
+        }
         : undefined;
       const h = chain[j].hop.plugin.hold(hop.hook, forward);
       if (h === undefined) {
@@ -256,7 +271,12 @@ export class ChainRun {
     for (let j = 0; j <= last; j++) {
       this.#holds.set(chain[j].at, { held: held[j]!, expect: undefined, published: false, args });
     }
-    return { link: links[0], cap: chain[0].hop.plugin.maxPayloadBytes, tail };
+    return {
+      link: links[0],
+      cap: chain[0].hop.plugin.maxPayloadBytes,
+      tail,
+      token: held[0]!.token,
+    };
   }
 
   /**

@@ -92,6 +92,8 @@ export interface Held {
   readonly hook: string;
   readonly transport: WorkerTransport;
   readonly slot: Slot;
+  /** The reservation's token: what the request before it must name. */
+  readonly token: number;
 }
 
 /** What a hand-off call reports besides its value: whether its worker handed on. */
@@ -396,12 +398,22 @@ export class Plugin implements PluginHandle {
   hold(hook: string, forward: Forward | undefined): Held | undefined {
     const transport = this.idleTransport();
     const slot = this.#idleSlot();
-    if (transport === undefined || slot === undefined || !transport.reserve(hook, forward)) {
-      return undefined;
-    }
+    const token = transport?.reserve(hook, forward) ?? 0;
+    if (transport === undefined || slot === undefined || token === 0) return undefined;
     slot.busy = true;
     this.#inFlight++;
-    return { plugin: this, hook, transport, slot };
+    return { plugin: this, hook, transport, slot, token };
+  }
+
+  /**
+   * Whether a call now would reach an instance: not closed, not quarantined.
+   * A held call is collected only then; otherwise it is taken back, and the
+   * call fails as it would without the hold.
+   *
+   * @returns `true` when calls go through.
+   */
+  usable(): boolean {
+    return this.#closed === undefined && this.#quarantine === undefined;
   }
 
   /**
@@ -432,9 +444,24 @@ export class Plugin implements PluginHandle {
    *   it handed on in turn.
    */
   drop(held: Held, hook: string): Promise<boolean> | undefined {
-    if (held.transport.unreserve() === "free") {
+    const dead = held.transport.dead;
+    if (dead !== undefined) {
+      // Its worker died while held (nobody noticed: the slot was busy):
+      // counted and replaced as for an idle instance.
+      this.#onFailure(held.slot, held.transport, dead);
       this.#release(held.slot);
       return undefined;
+    }
+    const state = held.transport.unreserve();
+    if (state === "free") {
+      this.#release(held.slot);
+      return undefined;
+    }
+    if (state === "filling") {
+      // The worker before is writing into it: ask again once it published or gave it back.
+      return held.transport.whileFilling(this.#timeoutMs).then(() =>
+        this.drop(held, hook) ?? false
+      );
     }
     const seen = { forwarded: false };
     return Promise.resolve()

@@ -7,7 +7,7 @@ import { latencyPolicy, spinCountsForTests } from "../channel/spin.ts";
 import { RELAY_COUNTS_FOR_TESTS } from "../host/_relay.ts";
 import type { MetricsSink } from "../host/bus.ts";
 import { PluginHost } from "../host/host.ts";
-import type { HookError } from "../abi/errors.ts";
+import { HookError } from "../abi/errors.ts";
 import { withTempDir, writePlugin } from "./_helpers.ts";
 
 const HOOK = "relay_edge";
@@ -17,10 +17,11 @@ async function chainHost(
   dir: string,
   n: number,
   options: { metrics?: MetricsSink; onError?: (e: HookError) => void } = {},
+  quarantineAfter = 1_000_000,
 ): Promise<PluginHost> {
   const host = await PluginHost.create({
     hooks: { [HOOK]: "filter" },
-    quarantineAfter: 1_000_000,
+    quarantineAfter,
     ...options,
   });
   for (let k = 0; k < n; k++) {
@@ -205,4 +206,62 @@ Deno.test("relay: a chain called after an idle gap longer than relayGapMs does n
       await host.close();
     }
   });
+});
+
+/** Runs `body` with the hand-off off, then on, each in its own folder. */
+async function both<T>(body: (dir: string) => Promise<T>): Promise<Record<string, T>> {
+  const out: Record<string, T> = {};
+  await withTempDir(async (dir) => {
+    for (const relay of [false, true]) {
+      out[String(relay)] = await withRelay(relay, () => body(`${dir}/${relay}`));
+    }
+  });
+  return out;
+}
+
+Deno.test("relay: arguments JSON cannot encode fail the same with and without the hand-off", async () => {
+  const r = await both(async (dir) => {
+    const errors: string[] = [];
+    const host = await chainHost(dir, 2, { onError: (e) => void errors.push(e.code) });
+    try {
+      for (let i = 0; i < 3; i++) await host.bus.applyFilters(HOOK, "ee|x"); // linked
+      const v = await host.bus.applyFilters(HOOK, "ee|x", 1n);
+      return { v, errors };
+    } finally {
+      await host.close();
+    }
+  });
+  assert.deepEqual(r.true, r.false);
+  assert.deepEqual(r.false.errors, ["bad_payload", "bad_payload"]);
+});
+
+Deno.test("relay: a plugin quarantined before the bus reaches its handed-on call fails fast, as without the hand-off", async () => {
+  const r = await both(async (dir) => {
+    let host: PluginHost | undefined = undefined;
+    let arm = false;
+    const errors: string[] = [];
+    const metrics: MetricsSink = {
+      increment() {},
+      observe(_m, _v, labels) {
+        if (arm && labels.plugin === "ops-0") {
+          arm = false;
+          // a failure of ops-1 elsewhere (another caller, another instance) quarantines it
+          (host!.plugin("ops-1") as unknown as { badAnswer(e: HookError): void })
+            .badAnswer(new HookError("bad_response", "injected"));
+        }
+      },
+    };
+    host = await chainHost(dir, 2, { metrics, onError: (e) => void errors.push(e.code) }, 1);
+    try {
+      for (let i = 0; i < 3; i++) await host.bus.applyFilters(HOOK, "ee|x"); // linked
+      arm = true;
+      const v = await host.bus.applyFilters(HOOK, "ee|x");
+      await settled(host);
+      return { v, errors, quarantined: host.plugin("ops-1")!.quarantined };
+    } finally {
+      await host.close();
+    }
+  });
+  assert.deepEqual(r.true, r.false);
+  assert.deepEqual(r.false, { v: "e|x", errors: ["quarantined"], quarantined: true });
 });
