@@ -263,5 +263,9 @@ Deno.test("relay: a plugin quarantined before the bus reaches its handed-on call
     }
   });
   assert.deepEqual(r.true, r.false);
-  assert.deepEqual(r.false, { v: "e|x", errors: ["quarantined"], quarantined: true });
+  assert.deepEqual(r.false, {
+    v: "e|x",
+    errors: ["quarantined", "quarantined"],
+    quarantined: true,
+  });
 });
