@@ -57,8 +57,8 @@ Deno.test("a call after an idle gap can be collected without a promise: the host
   const p = await Plugin.load(await Deno.readFile(UPPER), { name: "upper" });
   try {
     let synchronous = 0;
-    for (let i = 0; i < 60; i++) {
-      await sleep(15); // the worker parks
+    for (let i = 0; i < 120; i++) {
+      await sleep(5); // the worker parks (an idle gap: over IDLE_GAP_MS)
       const out = p.run("filter", "the_content", `call ${i}`, []);
       if (!(out instanceof Promise)) synchronous++;
       assert.equal(await out, `CALL ${i}`);
