@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { decodeFilterAnswer, encodeEnvelope } from "../abi/envelope.ts";
 import { filterTailBytes, nextFilterRequest } from "./relay.ts";
+import { prng as rand } from "../meter/_test_util.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -27,16 +28,6 @@ function tailOf(args: unknown[]): Uint8Array {
   const request = encoder.encode(encodeEnvelope("filter", "x", args));
   const n = filterTailBytes(args);
   return request.subarray(request.length - n);
-}
-
-function rand(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const PIECES = [

@@ -10,6 +10,7 @@ import {
   stopWith,
   type Verdict,
 } from "./bus.ts";
+import { prng } from "../meter/_test_util.ts";
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -38,18 +39,6 @@ function recordingMetrics(): MetricsSink & Recorded {
     observe(metric, valueMs, labels) {
       observations.push({ metric, valueMs, labels: { ...labels } });
     },
-  };
-}
-
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

@@ -12,21 +12,10 @@ import { RELAY_COUNTS_FOR_TESTS } from "../host/_relay.ts";
 import { type MetricsSink, stopWith } from "../host/bus.ts";
 import { PluginHost } from "../host/host.ts";
 import { type TestHook, withTempDir, writePlugin } from "./_helpers.ts";
+import { prng } from "../meter/_test_util.ts";
 
 const HOOK = "relay_chain";
 type Fail = NonNullable<TestHook["fail"]>;
-
-/** mulberry32: a small seeded PRNG, so a failing seed can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rand = ReturnType<typeof prng>;
 const int = (r: Rand, lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo + 1));
