@@ -304,6 +304,11 @@ export class WorkerTransport implements Transport {
       : 0;
   }
 
+  /** Test hook: the shared call channel, when there is one. */
+  channelForTests(): SharedArrayBuffer | undefined {
+    return this.#buffer;
+  }
+
   /** Why the worker is gone, once it is (a crash, or `terminate`). */
   get dead(): HookError | undefined {
     return this.#dead;

@@ -438,12 +438,14 @@ export class Plugin implements PluginHandle {
    *
    * @param held The hold.
    * @param hook The hook name.
+   * @param patience How many times to wait (one deadline each) for the
+   *   plugin before to finish writing into it, before its worker is replaced.
    * @returns `undefined` when no request ran in it (the instance is free
    *   again); otherwise a promise that settles once the request that ran is
    *   collected (its outcome dropped, counted like any call), telling whether
    *   it handed on in turn.
    */
-  drop(held: Held, hook: string): Promise<boolean> | undefined {
+  drop(held: Held, hook: string, patience = 1): Promise<boolean> | undefined {
     const dead = held.transport.dead;
     if (dead !== undefined) {
       // Its worker died while held (nobody noticed: the slot was busy):
@@ -458,9 +460,21 @@ export class Plugin implements PluginHandle {
       return undefined;
     }
     if (state === "filling") {
+      if (patience <= 0) {
+        // The worker before never finished writing (it died mid-way): this
+        // channel cannot be trusted again; its worker is replaced.
+        held.transport.terminate(
+          new HookError(
+            "worker_crashed",
+            `The request handed on to plugin "${this.name}" was never finished by the plugin before it; its worker was replaced`,
+            { plugin: this.name, hook },
+          ),
+        );
+        return Promise.resolve(this.drop(held, hook, 0)).then(() => false);
+      }
       // The worker before is writing into it: ask again once it published or gave it back.
       return held.transport.whileFilling(this.#timeoutMs).then(() =>
-        this.drop(held, hook) ?? false
+        this.drop(held, hook, patience - 1) ?? false
       );
     }
     const seen = { forwarded: false };

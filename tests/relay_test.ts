@@ -5,6 +5,8 @@
 import assert from "node:assert/strict";
 import { latencyPolicy, spinCountsForTests } from "../channel/spin.ts";
 import { RELAY_COUNTS_FOR_TESTS } from "../host/_relay.ts";
+import { Plugin } from "../host/plugin.ts";
+import { HEADER_BYTES, Slot, State } from "../channel/layout.ts";
 import type { MetricsSink } from "../host/bus.ts";
 import { PluginHost } from "../host/host.ts";
 import { HookError } from "../abi/errors.ts";
@@ -268,4 +270,26 @@ Deno.test("relay: a plugin quarantined before the bus reaches its handed-on call
     errors: ["quarantined", "quarantined"],
     quarantined: true,
   });
+});
+
+Deno.test("relay: a hold whose predecessor never finishes writing into it is given up after a deadline, and its worker replaced", async () => {
+  const p = await Plugin.load(
+    await Deno.readFile(new URL("../bench/plugins/upper/upper.wasm", import.meta.url)),
+    { name: "upper", timeoutMs: 50 },
+  );
+  try {
+    assert.equal(await p.run("filter", "the_content", "a", []), "A");
+    const held = p.hold("the_content", undefined);
+    assert.ok(held, "an idle instance can be held");
+    const ctrl = new Int32Array(held.transport.channelForTests()!, 0, HEADER_BYTES / 4);
+    // the worker before took the reservation and died before publishing or giving it back
+    Atomics.store(ctrl, Slot.state, State.filling);
+    const dropped = p.drop(held, "the_content");
+    assert.ok(dropped instanceof Promise, "a reservation being filled is waited for");
+    assert.equal(await dropped, false);
+    assert.equal(p.stats.restarts, 1, "the worker was replaced");
+    assert.equal(await p.run("filter", "the_content", "b", []), "B");
+  } finally {
+    await p.close();
+  }
 });
